@@ -1,0 +1,98 @@
+"""The Python API the CLI is a thin layer over: scan label files into DatasetStats."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from segstats.decode import DEFAULT_MAX_PIXELS
+from segstats.discover import discover
+from segstats.errors import SegstatsError, UsageError
+from segstats.histogram import LabelSpec
+from segstats.reduce import ProgressCallback, reduce_files
+from segstats.stats import DatasetStats
+
+PathsArg = Sequence[str | os.PathLike[str]] | str | os.PathLike[str]
+
+
+def scan(
+    paths: PathsArg,
+    num_classes: int | None = None,
+    ignore_index: int | None = None,
+    jobs: int | None = None,
+    *,
+    skip_errors: bool = False,
+    value_map: Mapping[int, int] | None = None,
+    class_names: Sequence[str] | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    progress: ProgressCallback | None = None,
+    files: Sequence[str] | None = None,
+) -> DatasetStats:
+    """Count every class in the label images under ``paths``, exactly.
+
+    Args:
+        paths: label files, directories (searched recursively for ``*.png``) or globs.
+        num_classes: K; None infers it as the largest class value seen plus one.
+        ignore_index: value of ignored (void) pixels, or None.
+        jobs: worker processes; None uses every core. Results never depend on it.
+        skip_errors: skip unreadable files and files with unknown values, listing
+            them in ``DatasetStats.errors``, instead of raising.
+        value_map: raw value -> class mapping applied before counting.
+        class_names: optional K class names stored in the result.
+        max_pixels: refuse images with more pixels (default: Pillow's limit).
+        progress: called with the number of files finished, as they finish.
+        files: the already-discovered file list (skips discovery of ``paths``).
+
+    Returns:
+        DatasetStats with exact integer counts.
+
+    Raises:
+        BadInputError: a bad file (unless ``skip_errors``) or no usable image.
+        UsageError: invalid options.
+
+    Example:
+        >>> stats = scan("sample_masks", num_classes=3)  # doctest: +SKIP
+        >>> stats.pixel_counts  # doctest: +SKIP
+    """
+    if num_classes is not None and num_classes < 1:
+        raise UsageError(f"--num-classes must be at least 1, got {num_classes}")
+    if jobs == 0:
+        raise UsageError("--jobs must not be 0 (use -1 or omit it for all cores)")
+    label_files = list(files) if files is not None else discover(paths)
+    spec = LabelSpec(num_classes, ignore_index, value_map)
+    totals = reduce_files(
+        label_files,
+        spec,
+        jobs=jobs,
+        skip_errors=skip_errors,
+        max_pixels=max_pixels,
+        progress=progress,
+    )
+    if num_classes is None:
+        seen = np.flatnonzero(totals.pixel_counts)
+        if seen.size == 0:
+            if totals.num_images == 0:
+                raise SegstatsError("no label image could be read (every file was skipped)")
+            raise SegstatsError(
+                "no class pixels found, so the number of classes cannot be inferred; pass --num-classes"
+            )
+        num_classes = int(seen[-1]) + 1
+    k = num_classes
+    if class_names is not None and len(class_names) != k:
+        raise UsageError(f"{len(class_names)} class names given for {k} classes")
+    return DatasetStats(
+        num_classes=k,
+        ignore_index=ignore_index,
+        num_images=totals.num_images,
+        total_pixels=totals.total_pixels,
+        ignored_pixels=totals.ignored_pixels,
+        pixel_counts=totals.pixel_counts[:k],
+        image_counts=totals.image_counts[:k],
+        image_pixels=totals.image_pixels[:k],
+        class_names=list(class_names) if class_names is not None else None,
+        errors=[{"path": p.path, "error": p.error} for p in sorted(totals.problems, key=lambda p: p.path)],
+        image_sizes=dict(totals.sizes),
+        image_modes=dict(totals.modes),
+    )

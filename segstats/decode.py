@@ -1,0 +1,162 @@
+"""One label file -> a histogram of its raw pixel values.
+
+This is the Pillow path: it decodes with Pillow and counts values with a C-level
+histogram (Pillow's own ``Image.histogram()`` for 1/L/P, ``numpy.bincount`` for
+16- and 32-bit images). It never materialises a per-class mask. Every failure is
+turned into a :class:`~segstats.errors.BadInputError` naming the file and cause.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import warnings
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, UnidentifiedImageError
+
+from segstats.errors import BadInputError
+
+# Image modes read as class indices (contract: 1, L, P, I;16, I).
+LABEL_MODES = frozenset({"1", "L", "P", "I;16", "I;16L", "I;16B", "I;16N", "I"})
+# Container formats accepted for label images; lossy formats would corrupt labels.
+LABEL_FORMATS = frozenset({"PNG", "TIFF"})
+# Default pixel limit per image, the same as Pillow's decompression-bomb limit.
+DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+# Largest value counted with a dense bincount for 32-bit images; above, np.unique.
+DENSE_BINCOUNT_LIMIT = 1 << 20
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class ValueHistogram:
+    """Raw pixel values of one image and how often each occurs.
+
+    ``values`` are sorted and unique; ``counts[i]`` pixels hold ``values[i]``;
+    all counts are positive and sum to ``width * height``.
+    """
+
+    values: IntArray
+    counts: IntArray
+    width: int
+    height: int
+    mode: str
+
+    @property
+    def num_pixels(self) -> int:
+        return self.width * self.height
+
+
+def _from_dense(dense: npt.NDArray[np.integer], width: int, height: int, mode: str) -> ValueHistogram:
+    counts: IntArray = np.asarray(dense, dtype=np.int64)
+    values = np.flatnonzero(counts).astype(np.int64)
+    return ValueHistogram(values, counts[values], width, height, mode)
+
+
+def _count_array(pixels: npt.NDArray[np.integer], width: int, height: int, mode: str) -> ValueHistogram:
+    flat = pixels.reshape(-1)
+    if flat.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return ValueHistogram(empty, empty, width, height, mode)
+    if flat.dtype == np.uint16 or flat.dtype == np.uint8:
+        return _from_dense(np.bincount(flat), width, height, mode)
+    low, high = int(flat.min()), int(flat.max())
+    if low >= 0 and high < DENSE_BINCOUNT_LIMIT:
+        return _from_dense(np.bincount(flat), width, height, mode)
+    values, counts = np.unique(flat, return_counts=True)
+    return ValueHistogram(values.astype(np.int64), counts.astype(np.int64), width, height, mode)
+
+
+def _histogram_of_image(image: Image.Image, path: str) -> ValueHistogram:
+    mode = image.mode
+    width, height = image.size
+    if mode in ("L", "P"):
+        # Pillow's C histogram of the raw bytes: for P these are palette indices.
+        return _from_dense(np.asarray(image.histogram(), dtype=np.int64), width, height, mode)
+    if mode == "1":
+        bins = image.histogram()  # Pillow stores bilevel pixels as 0 and 255
+        return _from_dense(np.asarray([bins[0], bins[255]], dtype=np.int64), width, height, mode)
+    if mode.startswith("I;16"):
+        return _count_array(np.asarray(image, dtype=np.uint16), width, height, mode)
+    if mode == "I":
+        return _count_array(np.asarray(image, dtype=np.int32), width, height, mode)
+    if mode in ("RGB", "RGBA"):
+        raise BadInputError(path, f"{mode} colour image: colour masks need a colour map (--colors FILE)")
+    raise BadInputError(path, f"unsupported image mode {mode}; label images must be 1, L, P, I;16 or I")
+
+
+def describe_os_error(exc: OSError) -> str:
+    """A short lower-case cause for an OS-level failure to read a file."""
+    if isinstance(exc, FileNotFoundError):
+        return "file not found (was it deleted during the scan?)"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a file"
+    if exc.errno == errno.ELOOP:
+        return "too many levels of symbolic links"
+    return exc.strerror.lower() if exc.strerror else str(exc)
+
+
+def read_value_histogram(path: str, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ValueHistogram:
+    """Decode ``path`` with Pillow and count its raw pixel values.
+
+    Args:
+        path: a PNG or TIFF label image (modes 1, L, P, I;16, I).
+        max_pixels: refuse images with more pixels than this (None: no limit).
+
+    Raises:
+        BadInputError: unreadable, truncated, corrupt or non-label image.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1)
+            if not head:
+                raise BadInputError(path, "empty file (0 bytes)")
+            handle.seek(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(handle) as image:
+                    if image.format not in LABEL_FORMATS:
+                        raise BadInputError(
+                            path,
+                            f"{image.format} file, not a PNG or TIFF label image",
+                        )
+                    width, height = image.size
+                    if max_pixels is not None and width * height > max_pixels:
+                        raise BadInputError(
+                            path,
+                            f"image of {width}x{height} = {width * height} pixels is over "
+                            f"the limit of {max_pixels} pixels (decompression bomb?)",
+                        )
+                    image.load()
+                    return _histogram_of_image(image, path)
+    except BadInputError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise BadInputError(path, f"over the pixel limit (decompression bomb?): {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise BadInputError(path, "not an image file (or a format Pillow cannot read)") from exc
+    except (SyntaxError, zlib.error, EOFError, ValueError) as exc:
+        raise BadInputError(path, f"corrupt image data: {exc}") from exc
+    except OSError as exc:
+        if exc.errno is None:  # Pillow decoder errors carry no errno
+            message = str(exc)
+            if "truncated" in message:
+                raise BadInputError(path, f"truncated file ({message})") from exc
+            raise BadInputError(path, f"corrupt image data: {message}") from exc
+        raise BadInputError(path, describe_os_error(exc)) from exc
+    except MemoryError as exc:
+        raise BadInputError(path, "out of memory while decoding") from exc
+
+
+def file_size(path: str) -> int:
+    """Size in bytes, or 0 when it cannot be read (used only for scheduling)."""
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0

@@ -1,0 +1,120 @@
+"""Output files: .json / list / .pt / .npy / .yaml, always written atomically.
+
+Every writer renders to a temporary file in the destination folder and renames
+it over the destination, so an output file is written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import IO, Any
+
+import numpy as np
+
+from segstats.errors import SegstatsError, UsageError
+
+# --format names and the file suffixes that choose them.
+FORMATS = ("json", "list", "pt", "npy", "yaml")
+SUFFIX_FORMATS = {".json": "json", ".pt": "pt", ".npy": "npy", ".yaml": "yaml", ".yml": "yaml"}
+
+
+def format_for(path: str, fmt: str | None = None) -> str:
+    """The output format: ``fmt`` if given, else from ``path``'s suffix."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        return fmt
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in SUFFIX_FORMATS:
+        raise UsageError(
+            f"{path}: cannot tell the output format from the suffix {suffix or '(none)'!r}; "
+            "use .json, .pt, .npy, .yaml or --format"
+        )
+    return SUFFIX_FORMATS[suffix]
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[IO[bytes]]:
+    """Open a temporary file beside ``path``; rename it over ``path`` on success only."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise SegstatsError(f"{path}: cannot write here ({exc.strerror or exc})") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_path, 0o644)
+        os.replace(temp_path, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_path)
+        raise
+
+
+def weights_json_list(weights: Sequence[float] | np.ndarray) -> str:
+    """``[w0, w1, ...]`` with every float at full (round-trip) precision."""
+    return json.dumps([float(w) for w in weights])
+
+
+def _render_yaml(weights: np.ndarray) -> bytes:
+    lines = ["class_weight:"] + [f"- {float(w)!r}" for w in weights]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _render_pt(weights: np.ndarray) -> bytes:
+    try:
+        import torch
+    except ImportError as exc:
+        raise SegstatsError(
+            "writing .pt needs PyTorch: pip install 'segstats[torch]' (or use .npy / .json)"
+        ) from exc
+    buffer = io.BytesIO()
+    torch.save(torch.tensor(weights, dtype=torch.float32), buffer)
+    return buffer.getvalue()
+
+
+def _render_npy(weights: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(weights, dtype=np.float64), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def render(fmt: str, weights: np.ndarray | None, document: Mapping[str, Any]) -> bytes:
+    """The bytes of an output file in ``fmt`` (rendered before anything is written)."""
+    if fmt == "json":
+        return (json.dumps(document, indent=2) + "\n").encode()
+    if weights is None:
+        raise UsageError(f"format {fmt} holds weights; use a .json file for statistics")
+    renderers: dict[str, Callable[[np.ndarray], bytes]] = {
+        "list": lambda w: (weights_json_list(w) + "\n").encode(),
+        "pt": _render_pt,
+        "npy": _render_npy,
+        "yaml": _render_yaml,
+    }
+    return renderers[fmt](np.asarray(weights, dtype=np.float64))
+
+
+def write_output(
+    path: str,
+    document: Mapping[str, Any],
+    weights: np.ndarray | None = None,
+    fmt: str | None = None,
+) -> str:
+    """Write ``document`` (json) or ``weights`` (other formats) to ``path`` atomically.
+
+    Returns:
+        The format written.
+    """
+    chosen = format_for(path, fmt)
+    payload = render(chosen, weights, document)
+    with atomic_output(path) as handle:
+        handle.write(payload)
+    return chosen

@@ -36,7 +36,8 @@ class PresentCounts:
 
     @property
     def share(self) -> FloatArray:
-        return self.pixel_counts / self.pixel_counts.sum()
+        result: FloatArray = self.pixel_counts / self.pixel_counts.sum()
+        return result
 
     @property
     def frequency(self) -> FloatArray:
@@ -66,7 +67,8 @@ def enet(counts: PresentCounts, enet_c: float = DEFAULT_ENET_C) -> FloatArray:
 
 def balanced(counts: PresentCounts) -> FloatArray:
     """``w_c = sum(n) / (P * n_c)``, as scikit-learn's ``compute_class_weight("balanced")``."""
-    return counts.pixel_counts.sum() / (counts.pixel_counts.size * counts.pixel_counts)
+    result: FloatArray = counts.pixel_counts.sum() / (counts.pixel_counts.size * counts.pixel_counts)
+    return result
 
 
 def inverse_sqrt(counts: PresentCounts) -> FloatArray:
@@ -88,7 +90,8 @@ def effective_number(counts: PresentCounts, beta: float | None = None) -> FloatA
         raw = np.ones_like(counts.pixel_counts)
     else:
         raw = (1.0 - beta) / -np.expm1(counts.pixel_counts * math.log(beta))
-    return raw * (raw.size / raw.sum())
+    result: FloatArray = raw * (raw.size / raw.sum())
+    return result
 
 
 MethodFunction = Callable[..., FloatArray]

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from segstats.decode import DEFAULT_MAX_PIXELS
+from segstats.decode import DEFAULT_MAX_PIXELS, ReadOptions
 from segstats.discover import discover
 from segstats.errors import SegstatsError, UsageError
 from segstats.histogram import LabelSpec
@@ -27,6 +27,7 @@ def scan(
     value_map: Mapping[int, int] | None = None,
     class_names: Sequence[str] | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    decoder: str = "auto",
     progress: ProgressCallback | None = None,
     files: Sequence[str] | None = None,
 ) -> DatasetStats:
@@ -42,6 +43,7 @@ def scan(
         value_map: raw value -> class mapping applied before counting.
         class_names: optional K class names stored in the result.
         max_pixels: refuse images with more pixels (default: Pillow's limit).
+        decoder: "auto", "fast" or "pillow" (see ``segstats.decode``).
         progress: called with the number of files finished, as they finish.
         files: the already-discovered file list (skips discovery of ``paths``).
 
@@ -67,7 +69,7 @@ def scan(
         spec,
         jobs=jobs,
         skip_errors=skip_errors,
-        max_pixels=max_pixels,
+        options=ReadOptions(decoder=decoder, max_pixels=max_pixels),
         progress=progress,
     )
     if num_classes is None:

@@ -9,7 +9,7 @@ turned into a :class:`~segstats.errors.BadInputError` naming the file and cause.
 from __future__ import annotations
 
 import errno
-import os
+import io
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -102,39 +102,69 @@ def describe_os_error(exc: OSError) -> str:
     return exc.strerror.lower() if exc.strerror else str(exc)
 
 
-def read_value_histogram(path: str, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ValueHistogram:
-    """Decode ``path`` with Pillow and count its raw pixel values.
+@dataclass(frozen=True)
+class ReadOptions:
+    """How label files are read (the same for every file of a scan).
 
-    Args:
-        path: a PNG or TIFF label image (modes 1, L, P, I;16, I).
+    Attributes:
+        decoder: "auto" (fast path where it applies, else Pillow), "fast" or "pillow".
         max_pixels: refuse images with more pixels than this (None: no limit).
+    """
+
+    decoder: str = "auto"
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+
+
+def read_bytes(path: str) -> bytes:
+    """The whole file, opened for reading only.
 
     Raises:
-        BadInputError: unreadable, truncated, corrupt or non-label image.
+        BadInputError: the file cannot be read (missing, permissions, a directory...).
     """
     try:
         with open(path, "rb") as handle:
-            head = handle.read(1)
-            if not head:
-                raise BadInputError(path, "empty file (0 bytes)")
-            handle.seek(0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                with Image.open(handle) as image:
-                    if image.format not in LABEL_FORMATS:
-                        raise BadInputError(
-                            path,
-                            f"{image.format} file, not a PNG or TIFF label image",
-                        )
-                    width, height = image.size
-                    if max_pixels is not None and width * height > max_pixels:
-                        raise BadInputError(
-                            path,
-                            f"image of {width}x{height} = {width * height} pixels is over "
-                            f"the limit of {max_pixels} pixels (decompression bomb?)",
-                        )
-                    image.load()
-                    return _histogram_of_image(image, path)
+            return handle.read()
+    except OSError as exc:
+        raise BadInputError(path, describe_os_error(exc)) from exc
+
+
+def read_value_histogram(path: str, options: ReadOptions = ReadOptions()) -> ValueHistogram:
+    """Read ``path`` and count its raw pixel values (see :func:`decode_histogram`)."""
+    return decode_histogram(read_bytes(path), path, options)
+
+
+def decode_histogram(data: bytes, path: str, options: ReadOptions = ReadOptions()) -> ValueHistogram:
+    """Count the raw pixel values of the label image held in ``data``.
+
+    Args:
+        data: the bytes of a PNG or TIFF label image (modes 1, L, P, I;16, I).
+        path: the file's name, used in error messages only.
+        options: decoder choice and pixel limit.
+
+    Raises:
+        BadInputError: truncated, corrupt or non-label image, or over the pixel limit.
+    """
+    if not data:
+        raise BadInputError(path, "empty file (0 bytes)")
+    return _decode_with_pillow(data, path, options.max_pixels)
+
+
+def _decode_with_pillow(data: bytes, path: str, max_pixels: int | None) -> ValueHistogram:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                if image.format not in LABEL_FORMATS:
+                    raise BadInputError(path, f"{image.format} file, not a PNG or TIFF label image")
+                width, height = image.size
+                if max_pixels is not None and width * height > max_pixels:
+                    raise BadInputError(
+                        path,
+                        f"image of {width}x{height} = {width * height} pixels is over "
+                        f"the limit of {max_pixels} pixels (decompression bomb?)",
+                    )
+                image.load()
+                return _histogram_of_image(image, path)
     except BadInputError:
         raise
     except Image.DecompressionBombError as exc:
@@ -144,19 +174,9 @@ def read_value_histogram(path: str, *, max_pixels: int | None = DEFAULT_MAX_PIXE
     except (SyntaxError, zlib.error, EOFError, ValueError) as exc:
         raise BadInputError(path, f"corrupt image data: {exc}") from exc
     except OSError as exc:
-        if exc.errno is None:  # Pillow decoder errors carry no errno
-            message = str(exc)
-            if "truncated" in message:
-                raise BadInputError(path, f"truncated file ({message})") from exc
-            raise BadInputError(path, f"corrupt image data: {message}") from exc
-        raise BadInputError(path, describe_os_error(exc)) from exc
+        message = str(exc)
+        if "truncated" in message:
+            raise BadInputError(path, f"truncated file ({message})") from exc
+        raise BadInputError(path, f"corrupt image data: {message}") from exc
     except MemoryError as exc:
         raise BadInputError(path, "out of memory while decoding") from exc
-
-
-def file_size(path: str) -> int:
-    """Size in bytes, or 0 when it cannot be read (used only for scheduling)."""
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0

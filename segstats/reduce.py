@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from segstats.decode import DEFAULT_MAX_PIXELS, IntArray, read_value_histogram
+from segstats.decode import IntArray, ReadOptions, read_value_histogram
 from segstats.errors import BadInputError
 from segstats.histogram import ImageCounts, LabelSpec, classify, describe_unknown
 
@@ -90,9 +90,9 @@ class Totals:
         self.modes.update(other.modes)
 
 
-def count_file(path: str, spec: LabelSpec, max_pixels: int | None) -> tuple[ImageCounts, str, str]:
+def count_file(path: str, spec: LabelSpec, options: ReadOptions) -> tuple[ImageCounts, str, str]:
     """Decode and classify one file; unknown values raise BadInputError."""
-    histogram = read_value_histogram(path, max_pixels=max_pixels)
+    histogram = read_value_histogram(path, options)
     image = classify(histogram, spec)
     if image.unknown_pixels:
         raise BadInputError(path, describe_unknown(image, spec))
@@ -103,7 +103,7 @@ def count_chunk(
     paths: Sequence[str],
     spec: LabelSpec,
     skip_errors: bool = False,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    options: ReadOptions = ReadOptions(),
 ) -> Totals:
     """Sum the counts of ``paths``. A bad file stops the chunk unless ``skip_errors``."""
     totals = Totals()
@@ -111,7 +111,7 @@ def count_chunk(
         totals._ensure(spec.num_classes)
     for path in paths:
         try:
-            image, size, mode = count_file(path, spec, max_pixels)
+            image, size, mode = count_file(path, spec, options)
         except BadInputError as exc:
             totals.problems.append(FileProblem(path, exc.cause))
             if not skip_errors:
@@ -146,7 +146,8 @@ def reduce_files(
     *,
     jobs: int | None = None,
     skip_errors: bool = False,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    options: ReadOptions = ReadOptions(),
+    backend: str | None = None,
     progress: ProgressCallback | None = None,
 ) -> Totals:
     """Count every file in ``paths`` and return the sums.
@@ -156,6 +157,8 @@ def reduce_files(
         spec: how values become classes.
         jobs: worker processes (None: all cores). One job, or fewer than
             ``SERIAL_MAX_FILES`` files, runs serially in this process.
+        options: how files are read (decoder, pixel limit).
+        backend: joblib backend for the parallel path (None: joblib's default).
         skip_errors: record bad files in ``Totals.problems`` and go on; otherwise
             the first bad file raises :class:`BadInputError`.
         progress: called with the number of files just finished.
@@ -167,7 +170,7 @@ def reduce_files(
     if workers == 1 or len(paths) < SERIAL_MAX_FILES:
         chunks = chunk_paths(paths, 1)
         results: Iterator[tuple[int, Totals]] = (
-            (len(c), count_chunk(c, spec, skip_errors, max_pixels)) for c in chunks
+            (len(c), count_chunk(c, spec, skip_errors, options)) for c in chunks
         )
         _consume(results, totals, skip_errors, progress)
         return totals
@@ -175,8 +178,8 @@ def reduce_files(
     from joblib import Parallel, delayed
 
     chunks = chunk_paths(paths, workers)
-    parallel = Parallel(n_jobs=workers, return_as="generator_unordered")
-    generator = parallel(delayed(_sized_chunk)(c, spec, skip_errors, max_pixels) for c in chunks)
+    parallel = Parallel(n_jobs=workers, backend=backend, return_as="generator_unordered")
+    generator = parallel(delayed(_sized_chunk)(c, spec, skip_errors, options) for c in chunks)
     try:
         _consume(generator, totals, skip_errors, progress)
     finally:
@@ -187,9 +190,9 @@ def reduce_files(
 
 
 def _sized_chunk(
-    paths: Sequence[str], spec: LabelSpec, skip_errors: bool, max_pixels: int | None
+    paths: Sequence[str], spec: LabelSpec, skip_errors: bool, options: ReadOptions
 ) -> tuple[int, Totals]:
-    return len(paths), count_chunk(paths, spec, skip_errors, max_pixels)
+    return len(paths), count_chunk(paths, spec, skip_errors, options)
 
 
 def _consume(

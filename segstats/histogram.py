@@ -114,4 +114,5 @@ def describe_unknown(image: ImageCounts, spec: LabelSpec) -> str:
         expected += f", ignore index {spec.ignore_index}"
     if spec.value_map is not None:
         expected += ", values missing from --map are unknown"
-    return f"unknown label values {shown} in {image.unknown_pixels} pixels ({expected})"
+    hint = "--ignore-index or --num-classes" if spec.ignore_index is None else "--num-classes"
+    return f"unknown label values {shown} in {image.unknown_pixels} pixels ({expected}); check {hint}"

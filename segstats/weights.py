@@ -110,6 +110,8 @@ def _check_options(method: str, options: dict[str, Any]) -> None:
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     beta = options.get("beta")
+    if method == "effective-number" and beta is None:
+        raise UsageError("effective-number needs --beta B with 0 <= B < 1")
     if beta is not None and not (0.0 <= beta < 1.0):
         raise UsageError(f"--beta must satisfy 0 <= beta < 1, got {beta}")
     enet_c = options.get("enet_c")

@@ -123,6 +123,8 @@ def count_chunk(
 
 def effective_jobs(jobs: int | None) -> int:
     """Number of workers for ``jobs`` (None or -1: all cores; joblib's convention)."""
+    if jobs is not None and jobs > 0:
+        return jobs
     from joblib import effective_n_jobs
 
     return int(effective_n_jobs(-1 if jobs is None else jobs))
@@ -163,11 +165,11 @@ def reduce_files(
             the first bad file raises :class:`BadInputError`.
         progress: called with the number of files just finished.
     """
-    workers = effective_jobs(jobs)
+    workers = 1 if len(paths) < SERIAL_MAX_FILES else effective_jobs(jobs)
     totals = Totals()
     if spec.num_classes is not None:
         totals._ensure(spec.num_classes)
-    if workers == 1 or len(paths) < SERIAL_MAX_FILES:
+    if workers == 1:
         chunks = chunk_paths(paths, 1)
         results: Iterator[tuple[int, Totals]] = (
             (len(c), count_chunk(c, spec, skip_errors, options)) for c in chunks

@@ -157,7 +157,7 @@ def compute_weights(stats: DatasetStats, method: str = DEFAULT_METHOD, **options
         >>> s = DatasetStats(3, None, 2, 8, 0, np.array([6, 2, 0]), np.array([2, 1, 0]),
         ...                  np.array([8, 4, 0]))
         >>> compute_weights(s).tolist()
-        [0.8333333333333334, 1.0, 0.0]
+        [0.8333333333333334, 1.25, 0.0]
     """
     recorded = method_options(method, **options)
     function, option_names = METHODS[method]

@@ -22,8 +22,9 @@ def test_is_the_weighted_sum_with_shared_weight_and_ignore():
     y = torch.randint(0, 3, (2, 5, 5))
     y[0, 0] = 255
     w = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    options = {"dice": {"smooth": 1.0}, "focal": {"gamma": 1.0}}
     combo = L.ComboLoss({"cross_entropy": 0.7, "dice": 0.3, "focal": 1.0}, weight=w,
-                        ignore_index=255, options={"dice": {"smooth": 1.0}, "focal": {"gamma": 1.0}})
+                        ignore_index=255, options=options)
     expected = (0.7 * L.cross_entropy(x, y, weight=w, ignore_index=255)
                 + 0.3 * L.dice_loss(x, y, weight=w, ignore_index=255, smooth=1.0)
                 + L.focal_loss(x, y, weight=w, ignore_index=255, gamma=1.0))
@@ -48,7 +49,7 @@ def test_build_registry():
         assert type(L.build(name, **kwargs)) is cls
     assert isinstance(L.build("Focal-Tversky"), L.FocalTverskyLoss)
     assert L.build("focal", gamma=3.0).gamma == 3.0
-    with pytest.raises(ValueError, match="unknown loss 'nope'; known: .*focal"):
+    with pytest.raises(ValueError, match=r"unknown loss 'nope'; known: .*focal"):
         L.build("nope")
     with pytest.raises(ValueError, match="bad arguments for loss 'focal'"):
         L.build("focal", gama=2.0)

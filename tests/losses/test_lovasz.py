@@ -31,7 +31,7 @@ def test_softmax_closed_form(logits_for):
 
 
 def test_softmax_present_all_and_per_image(logits_for):
-    x = logits_for([p + [1e-12] for p in PROBS])  # a third class, absent, p ~ 0
+    x = logits_for([[*p, 1e-12] for p in PROBS])  # a third class, absent, p ~ 0
     y = torch.tensor([[0, 0, 1]])
     assert L.lovasz_softmax_loss(x, y).item() == pytest.approx((L0 + L1) / 2)
     # absent class under "all": the largest error, max p_2 ~ 0

@@ -9,7 +9,7 @@ import numpy as np
 
 from segstats.decode import DEFAULT_MAX_PIXELS, ReadOptions
 from segstats.discover import discover
-from segstats.errors import SegstatsError, UsageError
+from segstats.errors import SegstatsError, UsageError, display_path
 from segstats.histogram import LabelSpec
 from segstats.reduce import ProgressCallback, reduce_files
 from segstats.stats import DatasetStats
@@ -95,7 +95,10 @@ def scan(
         image_counts=totals.image_counts[:k],
         image_pixels=totals.image_pixels[:k],
         class_names=list(class_names) if class_names is not None else None,
-        errors=[{"path": p.path, "error": p.error} for p in sorted(totals.problems, key=lambda p: p.path)],
+        errors=[
+            {"path": display_path(p.path), "error": p.error}
+            for p in sorted(totals.problems, key=lambda p: p.path)
+        ],
         image_sizes=dict(totals.sizes),
         image_modes=dict(totals.modes),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import time
 import traceback
@@ -19,13 +20,23 @@ import typer
 from rich.console import Console
 
 from segstats._version import __version__
-from segstats.errors import EXIT_BAD_INPUT, SegstatsError
+from segstats.errors import EXIT_BAD_INPUT, SegstatsError, display_path
 
 # Exit codes for interruption (128 + signal number, as shells report them).
 EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 # Environment variable that makes errors show their traceback, like --debug.
 DEBUG_ENV = "SEGSTATS_DEBUG"
+# Exit code of --skip-errors --strict when files were skipped.
+EXIT_SKIPPED_STRICT = 1
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that cleanup runs (like KeyboardInterrupt)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 app = typer.Typer(
     name="segstats",
@@ -85,11 +96,14 @@ def _report_errors(func: F) -> F:
         except SegstatsError as exc:
             if _debug_enabled():
                 traceback.print_exc()
-            Messages().error(str(exc).replace("\n", " "))
+            Messages().error(display_path(str(exc)).replace("\n", " "))
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             Messages().error("interrupted")
             raise typer.Exit(EXIT_SIGINT) from None
+        except Terminated:
+            Messages().error("terminated")
+            raise typer.Exit(EXIT_SIGTERM) from None
         except Exception as exc:  # a bug: still one line, traceback on request
             if _debug_enabled():
                 traceback.print_exc()
@@ -146,6 +160,9 @@ SkipErrorsOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on errors (or set {DEBUG_ENV}=1).")]
+SkipStrictOpt = Annotated[
+    bool, typer.Option("--strict", help="With --skip-errors: exit 1 when any file was skipped.")
+]
 
 
 @contextmanager
@@ -224,6 +241,12 @@ def _warn_absent(messages: Messages, stats: Any) -> None:
         messages.warn(f"{label} has no pixels; its weight is 0.0")
 
 
+def _exit_if_strict(strict: bool, stats: Any) -> None:
+    """--strict with --skip-errors: the output is written, but exit 1 if files were skipped."""
+    if strict and stats.errors:
+        raise typer.Exit(EXIT_SKIPPED_STRICT)
+
+
 # ----------------------------------------------------------------- commands
 @app.command("weights")
 @_report_errors
@@ -265,6 +288,7 @@ def weights_cli(
         typer.Option("--format", help="json | list | pt | npy | yaml (default: from the --output suffix)."),
     ] = None,
     skip_errors: SkipErrorsOpt = False,
+    strict: SkipStrictOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -309,6 +333,7 @@ def weights_cli(
         written = write_output(output, stats.to_dict(weights=block), weights, fmt)
         messages.info(f"wrote {output} ({written})")
     typer.echo(weights_json_list(weights))
+    _exit_if_strict(strict, stats)
 
 
 @app.command("scan")
@@ -322,6 +347,7 @@ def scan_cli(
     ignore_index: IgnoreIndexOpt = None,
     jobs: JobsOpt = None,
     skip_errors: SkipErrorsOpt = False,
+    strict: SkipStrictOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -340,6 +366,7 @@ def scan_cli(
     stats = _scan_with_messages(messages, paths, num_classes, ignore_index, jobs, skip_errors)
     write_output(output, stats.to_dict())
     messages.info(f"wrote {output}")
+    _exit_if_strict(strict, stats)
 
 
 @app.command("merge")
@@ -374,11 +401,15 @@ def merge_cli(
 
 def main() -> None:
     """Console entry point (``segstats`` and ``python -m segstats``)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         app()
     except KeyboardInterrupt:  # raised outside a command (e.g. while importing)
         sys.stderr.write("error: interrupted\n")
         sys.exit(EXIT_SIGINT)
+    except Terminated:
+        sys.stderr.write("error: terminated\n")
+        sys.exit(EXIT_SIGTERM)
 
 
 __all__ = ["EXIT_BAD_INPUT", "app", "main"]

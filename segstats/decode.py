@@ -19,6 +19,7 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from segstats.errors import BadInputError
+from segstats.pngcheck import check_png_structure
 
 # Image modes read as class indices (contract: 1, L, P, I;16, I).
 LABEL_MODES = frozenset({"1", "L", "P", "I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -146,6 +147,7 @@ def decode_histogram(data: bytes, path: str, options: ReadOptions = ReadOptions(
     """
     if not data:
         raise BadInputError(path, "empty file (0 bytes)")
+    check_png_structure(data, path)
     return _decode_with_pillow(data, path, options.max_pixels)
 
 

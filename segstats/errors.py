@@ -30,8 +30,21 @@ class BadInputError(SegstatsError):
     def __init__(self, path: str, cause: str) -> None:
         self.path = path
         self.cause = cause
-        super().__init__(f"{path}: {cause}")
+        super().__init__(f"{display_path(path)}: {cause}")
 
 
 class NoFilesError(SegstatsError):
     """No label files were found under the given paths."""
+
+
+def display_path(path: str) -> str:
+    """``path`` as printable text: undecodable bytes in a file name appear as ``\\xNN``.
+
+    On POSIX, a name that is not valid UTF-8 reaches Python with "surrogate
+    escapes" (PEP 383); those cannot be printed or stored in JSON, so they are
+    shown as backslash escapes instead. Other names are returned unchanged.
+    """
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
+        return path.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from segstats.errors import BadInputError
-from segstats.pngcheck import check_png_structure
+from segstats.pngcheck import check_png_stream, check_png_structure
 
 # Image modes read as class indices (contract: 1, L, P, I;16, I).
 LABEL_MODES = frozenset({"1", "L", "P", "I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -147,11 +147,12 @@ def decode_histogram(data: bytes, path: str, options: ReadOptions = ReadOptions(
     """
     if not data:
         raise BadInputError(path, "empty file (0 bytes)")
-    check_png_structure(data, path)
+    check_png_structure(data, path, options.max_pixels)
     return _decode_with_pillow(data, path, options.max_pixels)
 
 
 def _decode_with_pillow(data: bytes, path: str, max_pixels: int | None) -> ValueHistogram:
+    check_png_stream(data, path)  # Pillow stops reading IDAT once it has the pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

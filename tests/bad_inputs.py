@@ -190,7 +190,7 @@ def over_pixel_limit(folder: Path, rng) -> Case:
         b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
     )
     content += png_chunk(b"IEND", b"")
-    return _with_bad(folder, rng, "bomb.png", content, "pixel limit", "over_pixel_limit")
+    return _with_bad(folder, rng, "bomb.png", content, "over the limit of .* pixels", "over_pixel_limit")
 
 
 def unreadable(folder: Path, rng) -> Case:

@@ -51,7 +51,15 @@ def assemble(ihdr: bytes, chunks: list[bytes]) -> bytes:
 
 
 # Adam7 passes as (row start, column start, row step, column step), written independently of pngcheck.
-ADAM7_ROW_MAJOR = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2), (1, 0, 2, 1))
+ADAM7_ROW_MAJOR = (
+    (0, 0, 8, 8),
+    (0, 4, 8, 8),
+    (4, 0, 8, 4),
+    (0, 2, 4, 4),
+    (2, 0, 4, 2),
+    (0, 1, 2, 2),
+    (1, 0, 2, 1),
+)
 ARRAY = (np.arange(40 * 30).reshape(40, 30) * 7) % 5
 
 

@@ -13,11 +13,10 @@ import os
 _VICTIM = os.environ.get("SEGSTATS_TEST_DELETE_AFTER_DISCOVERY")
 
 if _VICTIM:
-    import sys
-
+    import importlib
 
     # the package re-exports the function under the same name: take the module itself
-    _discover_module = sys.modules["segstats.discover"]
+    _discover_module = importlib.import_module("segstats.discover")
 
     _original = _discover_module.discover
 

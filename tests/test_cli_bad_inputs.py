@@ -156,6 +156,24 @@ def test_whole_corpus_in_one_folder_with_skip_errors(tmp_path, rng):
     check_skipped(lines, combined.bad)
 
 
+@pytest.mark.parametrize("command", ["scan", "weights"])
+def test_skip_errors_with_every_file_bad_is_still_an_error(tmp_path, command):
+    """Nothing readable at all is bad input, even with --skip-errors and --num-classes."""
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(b"")
+    (folder / "b.png").write_bytes(b"text")
+    out = tmp_path / "out.json"
+    case = Case("all_bad", str(folder), [], out_dir=str(tmp_path))
+    result = run_case(case, command, *label_args(case), "--skip-errors", "-o", str(out))
+    lines = stderr_lines(result)
+    assert result.returncode == 2, lines
+    assert len(lines) == 1, lines
+    assert "no label image could be read: all 2 files were skipped" in lines[0]
+    assert f"{folder / 'a.png'}: empty file" in lines[0]
+    assert not out.exists() and result.stdout == b""
+
+
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_debug_shows_the_traceback(tmp_path, rng, how):
     case = build_case("zero_byte", tmp_path, rng)

@@ -146,6 +146,32 @@ SkipErrorsOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on errors (or set {DEBUG_ENV}=1).")]
+ColorsOpt = Annotated[
+    str | None,
+    typer.Option("--colors", help='JSON colour map for RGB/RGBA masks: {"r,g,b": class, ...}.'),
+]
+MapOpt = Annotated[
+    str | None,
+    typer.Option("--map", help='JSON raw value -> class map, e.g. labelId -> trainId: {"7": 0, ...}.'),
+]
+ClassNamesOpt = Annotated[
+    str | None,
+    typer.Option("--class-names", help="Class names: one per line, or a JSON list (K = their number)."),
+]
+
+
+def _label_options(colors: str | None, value_map: str | None, class_names: str | None) -> dict[str, Any]:
+    """Load the --colors / --map / --class-names files into segstats.scan keywords."""
+    from segstats.labels import load_class_names, load_colors, load_value_map
+
+    options: dict[str, Any] = {}
+    if colors is not None:
+        options["colors"] = load_colors(colors)
+    if value_map is not None:
+        options["value_map"] = load_value_map(value_map)
+    if class_names is not None:
+        options["class_names"] = load_class_names(class_names)
+    return options
 
 
 @contextmanager
@@ -183,6 +209,7 @@ def _scan_with_messages(
     ignore_index: int | None,
     jobs: int | None,
     skip_errors: bool,
+    **scan_options: Any,
 ) -> Any:
     from segstats.api import scan
     from segstats.discover import discover
@@ -198,6 +225,7 @@ def _scan_with_messages(
             skip_errors=skip_errors,
             progress=progress,
             files=files,
+            **scan_options,
         )
     elapsed = time.perf_counter() - started
     rate = stats.num_images / elapsed if elapsed > 0 else float("inf")
@@ -210,7 +238,7 @@ def _scan_with_messages(
     messages.info(summary)
     for problem in stats.errors:
         messages.warn(f"skipped {problem['path']}: {problem['error']}")
-    if num_classes is None:
+    if num_classes is None and scan_options.get("class_names") is None:
         messages.note(
             f"--num-classes not given: using K = {stats.num_classes} (largest class value seen + 1)"
         )
@@ -267,6 +295,9 @@ def weights_cli(
     skip_errors: SkipErrorsOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    colors: ColorsOpt = None,
+    value_map: MapOpt = None,
+    class_names: ClassNamesOpt = None,
 ) -> None:
     """Compute class weights and print them as one JSON array on stdout.
 
@@ -292,6 +323,13 @@ def weights_cli(
         if paths:
             raise UsageError("give either label PATHs or --from-stats, not both")
         stats = DatasetStats.load(from_stats)
+        if colors is not None or value_map is not None:
+            raise UsageError("--colors and --map apply when reading label images, not with --from-stats")
+        if class_names is not None:
+            names = _label_options(None, None, class_names)["class_names"]
+            if len(names) != stats.num_classes:
+                raise UsageError(f"{len(names)} class names given for {stats.num_classes} classes")
+            stats.class_names = names
         for flag, given, stored in (
             ("--num-classes", num_classes, stats.num_classes),
             ("--ignore-index", ignore_index, stats.ignore_index),
@@ -301,7 +339,10 @@ def weights_cli(
     else:
         if not paths:
             raise UsageError("no label PATH given (or use --from-stats STATS.json)")
-        stats = _scan_with_messages(messages, paths, num_classes, ignore_index, jobs, skip_errors)
+        label_options = _label_options(colors, value_map, class_names)
+        stats = _scan_with_messages(
+            messages, paths, num_classes, ignore_index, jobs, skip_errors, **label_options
+        )
     weights = compute_weights(stats, method, **options)
     _warn_absent(messages, stats)
     if output is not None:
@@ -324,6 +365,9 @@ def scan_cli(
     skip_errors: SkipErrorsOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    colors: ColorsOpt = None,
+    value_map: MapOpt = None,
+    class_names: ClassNamesOpt = None,
 ) -> None:
     """Count pixels and images per class and write the statistics document.
 
@@ -337,7 +381,10 @@ def scan_cli(
         raise UsageError(f"{output}: the statistics document is JSON; use a .json file")
     if not paths:
         raise UsageError("no label PATH given")
-    stats = _scan_with_messages(messages, paths, num_classes, ignore_index, jobs, skip_errors)
+    label_options = _label_options(colors, value_map, class_names)
+    stats = _scan_with_messages(
+        messages, paths, num_classes, ignore_index, jobs, skip_errors, **label_options
+    )
     write_output(output, stats.to_dict())
     messages.info(f"wrote {output}")
 

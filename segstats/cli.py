@@ -26,6 +26,8 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 # Environment variable that makes errors show their traceback, like --debug.
 DEBUG_ENV = "SEGSTATS_DEBUG"
+# Width of the audit report when stdout is not a terminal.
+REPORT_WIDTH = 120
 
 app = typer.Typer(
     name="segstats",
@@ -209,6 +211,8 @@ def _scan_with_messages(
     ignore_index: int | None,
     jobs: int | None,
     skip_errors: bool,
+    *,
+    list_errors: bool = True,
     **scan_options: Any,
 ) -> Any:
     from segstats.api import scan
@@ -236,7 +240,7 @@ def _scan_with_messages(
     if stats.errors:
         summary += f"; {len(stats.errors):,} files skipped with errors"
     messages.info(summary)
-    for problem in stats.errors:
+    for problem in stats.errors if list_errors else ():
         messages.warn(f"skipped {problem['path']}: {problem['error']}")
     if num_classes is None and scan_options.get("class_names") is None:
         messages.note(
@@ -417,6 +421,66 @@ def merge_cli(
         f"merged {len(parts)} documents: {merged.num_images:,} images, "
         f"{merged.total_pixels:,} pixels; wrote {output}"
     )
+
+
+@app.command("audit")
+@_report_errors
+def audit_cli(
+    paths: PathsArg = None,
+    num_classes: NumClassesOpt = None,
+    ignore_index: IgnoreIndexOpt = None,
+    class_names: ClassNamesOpt = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the audit as one JSON document on stdout.")
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when there are warnings.")] = False,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against",
+            help="Another split (e.g. val) to compare with; repeat for several paths.",
+            show_default=False,
+        ),
+    ] = None,
+    colors: ColorsOpt = None,
+    value_map: MapOpt = None,
+    jobs: JobsOpt = None,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Audit class balance: a per-class table, then one warning line per finding.
+
+    Bad files do not stop the audit: they are skipped and reported as findings.
+    The table and findings go to stdout; exit 1 with --strict when there are warnings.
+
+    Example: segstats audit ./train --ignore-index 255 --class-names names.txt --against ./val
+    """
+    import json
+
+    from segstats.audit import audit
+    from segstats.errors import UsageError
+
+    messages = Messages(quiet)
+    if not paths:
+        raise UsageError("no label PATH given")
+    label_options = _label_options(colors, value_map, class_names)
+    scan_args = (num_classes, ignore_index, jobs, True)
+    stats = _scan_with_messages(messages, paths, *scan_args, list_errors=False, **label_options)
+    other = None
+    if against:
+        other = _scan_with_messages(messages, against, *scan_args, list_errors=False, **label_options)
+    report = audit(stats, against=other, label=", ".join(paths), against_label=", ".join(against or []))
+    if json_output:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        from segstats.report import render_audit
+
+        console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
+        if not console.is_terminal:
+            console.width = REPORT_WIDTH  # a file or a pipe: do not squeeze the table to 80 columns
+        render_audit(report, console)
+    if strict and report.warnings:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -6,7 +6,9 @@ table and warning lines; ``AuditReport.to_dict`` is the ``--json`` document.
 
 Findings (``Finding.code``), each a warning unless noted:
 
-- ``absent-class``: a class with no pixel at all (its weight is 0.0).
+- ``absent-class``: classes with no pixel at all (their weight is 0.0), one finding.
+- ``void-as-class``: no ignore index and the last class is 255, the usual void
+  label: probably a missing ``--ignore-index 255``.
 - ``rare-class``: a class in fewer than ``RARE_IMAGE_FRACTION`` (1%) of the images.
 - ``dominant-class``: a class with more than ``DOMINANT_SHARE`` (50%) of the labelled pixels.
 - ``imbalance-ratio``: largest / smallest share among present classes; a warning
@@ -40,6 +42,10 @@ DOMINANT_SHARE = 0.5
 IMBALANCE_RATIO_LIMIT = 100.0
 # Files named in one finding's message (all of them are in the JSON).
 MAX_FILES_IN_MESSAGE = 3
+# Classes named in one finding's message (all of them are in the JSON).
+MAX_CLASSES_IN_MESSAGE = 10
+# The usual void label; counted as the last class it suggests a missing --ignore-index.
+VOID_VALUE = 255
 # Severities: warnings make `audit --strict` exit 1; notes never do.
 WARNING = "warning"
 INFO = "info"
@@ -249,16 +255,31 @@ def _percent(fraction: float) -> str:
 
 def _class_findings(stats: DatasetStats, rows: list[ClassRow]) -> list[Finding]:
     findings = []
-    for row in rows:
-        if row.pixels == 0:
-            findings.append(
-                Finding(
-                    "absent-class",
-                    WARNING,
-                    f"class {row.label} is never seen (0 pixels; weight 0.0)",
-                    (row.class_id,),
-                )
+    absent = [row for row in rows if row.pixels == 0]
+    if absent:
+        shown = ", ".join(row.label for row in absent[:MAX_CLASSES_IN_MESSAGE])
+        if len(absent) > MAX_CLASSES_IN_MESSAGE:
+            shown += f", and {len(absent) - MAX_CLASSES_IN_MESSAGE:,} more"
+        what = "class is" if len(absent) == 1 else f"{len(absent):,} classes are"
+        findings.append(
+            Finding(
+                "absent-class",
+                WARNING,
+                f"{what} never seen (0 pixels; weight 0.0): {shown}",
+                tuple(row.class_id for row in absent),
+                value=float(len(absent)),
             )
+        )
+    if stats.ignore_index is None and stats.num_classes == VOID_VALUE + 1 and rows[VOID_VALUE].pixels:
+        findings.append(
+            Finding(
+                "void-as-class",
+                WARNING,
+                f"value {VOID_VALUE} is counted as class {VOID_VALUE} ({rows[VOID_VALUE].pixels:,} pixels); "
+                f"if it marks void pixels, pass --ignore-index {VOID_VALUE}",
+                (VOID_VALUE,),
+            )
+        )
     for row in rows:
         if 0 < row.images < RARE_IMAGE_FRACTION * stats.num_images:
             findings.append(
@@ -304,12 +325,14 @@ def _class_findings(stats: DatasetStats, rows: list[ClassRow]) -> list[Finding]:
     return findings
 
 
-def _file_finding(code: str, what: str, problems: list[dict[str, str]], where: str) -> Finding:
+def _file_finding(code: str, verbs: tuple[str, str], problems: list[dict[str, str]], where: str) -> Finding:
     shown = "; ".join(f"{p['path']}: {p['error']}" for p in problems[:MAX_FILES_IN_MESSAGE])
     if len(problems) > MAX_FILES_IN_MESSAGE:
         shown += f"; and {len(problems) - MAX_FILES_IN_MESSAGE:,} more"
     count = len(problems)
-    message = f"{count:,} file{'s' if count != 1 else ''}{where} {what} (skipped, not counted): {shown}"
+    subject = "1 file" if count == 1 else f"{count:,} files"
+    verb = verbs[0] if count == 1 else verbs[1]
+    message = f"{subject}{where} {verb} (skipped, not counted): {shown}"
     return Finding(code, WARNING, message, files=tuple(problems), value=float(count))
 
 
@@ -318,9 +341,11 @@ def _error_findings(errors: list[dict[str, str]], where: str = "") -> list[Findi
     unreadable = [e for e in errors if not e.get("error", "").startswith(UNKNOWN_LABEL_PREFIX)]
     findings = []
     if unknown:
-        findings.append(_file_finding("unknown-values", "hold unknown label values", unknown, where))
+        verbs = ("holds unknown label values", "hold unknown label values")
+        findings.append(_file_finding("unknown-values", verbs, unknown, where))
     if unreadable:
-        findings.append(_file_finding("unreadable-files", "could not be read", unreadable, where))
+        verbs = ("could not be read", "could not be read")
+        findings.append(_file_finding("unreadable-files", verbs, unreadable, where))
     return findings
 
 

@@ -108,6 +108,23 @@ def test_rows_hold_the_exact_numbers(crafted):
     assert report.rows[4].weight == 0.0
 
 
+def test_absent_classes_are_one_finding_and_void_is_suspected(tmp_path):
+    array = np.zeros((4, 4), dtype=np.int64)
+    array[0, 0] = 255  # forgot --ignore-index 255: K is inferred as 256
+    array[1] = 3
+    write_mask(tmp_path / "a.png", array, "L")
+    report = audit(segstats.scan(tmp_path))
+    by_code = {f.code: f for f in report.findings}
+    absent = by_code["absent-class"]
+    assert absent.classes == (1, 2, *range(4, 255))
+    assert absent.message.startswith("253 classes are never seen (0 pixels; weight 0.0): 1, 2, 4, 5,")
+    assert absent.message.endswith(", and 243 more")
+    assert "pass --ignore-index 255" in by_code["void-as-class"].message
+    report = audit(segstats.scan(tmp_path, ignore_index=255))
+    assert {f.code for f in report.findings} == {"absent-class", "dominant-class", "imbalance-ratio"}
+    assert report.num_classes == 4
+
+
 def test_a_balanced_dataset_has_no_warnings(tmp_path):
     for index in range(4):
         array = np.zeros((4, 4), dtype=np.int64)
@@ -242,7 +259,7 @@ def test_cli_table_and_warning_lines(crafted):
     assert "10,579" in out  # class 0 pixels
     warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == len(EVERY_FINDING)
-    assert "warning: class 4 is never seen (0 pixels; weight 0.0)" in warnings
+    assert "warning: class is never seen (0 pixels; weight 0.0): 4" in warnings
     assert any("class 3 is in 1 of 120 images" in w for w in warnings)
     assert any("broken.png" in w and "could not be read" in w for w in warnings)
     # bad files are findings on stdout, not a stop
@@ -305,3 +322,19 @@ def test_cli_audit_usage_errors(tmp_path):
     assert result.exit_code == 2 and "no label PATH" in result.stderr
     result = runner.invoke(app, ["audit", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "no such file" in result.stderr
+
+
+def test_bad_files_of_the_against_split_are_findings(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "val").mkdir()
+    write_mask(tmp_path / "train" / "a.png", np.array([[0, 1]]), "L")
+    write_mask(tmp_path / "val" / "a.png", np.array([[0, 1]]), "L")
+    write_mask(tmp_path / "val" / "b.png", np.array([[0, 5]]), "L")
+    (tmp_path / "val" / "c.png").write_bytes(b"")
+    train = segstats.scan(tmp_path / "train", num_classes=2)
+    val = segstats.scan(tmp_path / "val", num_classes=2, skip_errors=True)
+    report = audit(train, against=val, against_label="val")
+    messages = {f.code: f.message for f in report.findings}
+    assert messages["unknown-values"].startswith("1 file of the val holds unknown label values")
+    assert messages["unreadable-files"].startswith("1 file of the val could not be read")
+    assert report.comparison is not None and report.comparison.js_divergence == 0.0

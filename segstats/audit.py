@@ -260,12 +260,15 @@ def _class_findings(stats: DatasetStats, rows: list[ClassRow]) -> list[Finding]:
         shown = ", ".join(row.label for row in absent[:MAX_CLASSES_IN_MESSAGE])
         if len(absent) > MAX_CLASSES_IN_MESSAGE:
             shown += f", and {len(absent) - MAX_CLASSES_IN_MESSAGE:,} more"
-        what = "class is" if len(absent) == 1 else f"{len(absent):,} classes are"
+        if len(absent) == 1:
+            message = f"class {shown} is never seen (0 pixels; weight 0.0)"
+        else:
+            message = f"{len(absent):,} classes are never seen (0 pixels; weight 0.0): {shown}"
         findings.append(
             Finding(
                 "absent-class",
                 WARNING,
-                f"{what} never seen (0 pixels; weight 0.0): {shown}",
+                message,
                 tuple(row.class_id for row in absent),
                 value=float(len(absent)),
             )

@@ -259,7 +259,7 @@ def test_cli_table_and_warning_lines(crafted):
     assert "10,579" in out  # class 0 pixels
     warnings = [line for line in out.splitlines() if line.startswith("warning: ")]
     assert len(warnings) == len(EVERY_FINDING)
-    assert "warning: class is never seen (0 pixels; weight 0.0): 4" in warnings
+    assert "warning: class 4 is never seen (0 pixels; weight 0.0)" in warnings
     assert any("class 3 is in 1 of 120 images" in w for w in warnings)
     assert any("broken.png" in w and "could not be read" in w for w in warnings)
     # bad files are findings on stdout, not a stop

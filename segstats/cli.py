@@ -445,6 +445,9 @@ def audit_cli(
     colors: ColorsOpt = None,
     value_map: MapOpt = None,
     jobs: JobsOpt = None,
+    skip_errors: Annotated[
+        bool, typer.Option("--skip-errors", hidden=True, help="Always on for audit (accepted, no effect).")
+    ] = True,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:

@@ -251,7 +251,8 @@ def test_cli_json_is_one_valid_document_on_stdout(crafted, tmp_path):
 
 
 def test_cli_table_and_warning_lines(crafted):
-    result = runner.invoke(app, ["audit", str(crafted), "-k", "5", "--ignore-index", "255"])
+    # --skip-errors is accepted (audit always skips bad files and reports them)
+    result = runner.invoke(app, ["audit", str(crafted), "-k", "5", "--ignore-index", "255", "--skip-errors"])
     assert result.exit_code == 0, result.output
     out = result.stdout
     for header in ("id", "name", "pixels", "% pixels", "images", "% images", "weight", "share"):

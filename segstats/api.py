@@ -62,9 +62,10 @@ def scan(
         BadInputError: a bad file (unless ``skip_errors``) or no usable image.
         UsageError: invalid options.
 
-    Example:
-        >>> stats = scan("sample_masks", num_classes=3)  # doctest: +SKIP
-        >>> stats.pixel_counts  # doctest: +SKIP
+    Example::
+
+        stats = scan("sample_masks", num_classes=3)
+        stats.pixel_counts  # array([523502, 239805, 4693])
     """
     if num_classes is not None and num_classes < 1:
         raise UsageError(f"--num-classes must be at least 1, got {num_classes}")

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import brute_force, random_mask, write_mask
+from labelmasks import brute_force, random_mask, write_mask
 
 import segstats
 from segstats import reduce as reduce_module

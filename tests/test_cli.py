@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import brute_force, write_mask
+from labelmasks import brute_force, write_mask
 from typer.testing import CliRunner
 
 from segstats.cli import app

@@ -4,7 +4,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest import write_mask
+from labelmasks import write_mask
 
 from segstats.decode import ReadOptions, read_value_histogram
 from segstats.errors import BadInputError

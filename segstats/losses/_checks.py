@@ -1,0 +1,153 @@
+"""Validation helpers shared by the losses.
+
+Every check raises :class:`ValueError` with the offending shapes or values in the
+message; nothing here uses ``assert`` (it disappears under ``python -O``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+REDUCTIONS = ("mean", "sum", "none")
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def check_reduction(reduction: str) -> None:
+    """Raise ValueError unless ``reduction`` is ``"mean"``, ``"sum"`` or ``"none"``."""
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+
+
+def check_classes(classes: str) -> None:
+    """Raise ValueError unless ``classes`` is ``"present"`` or ``"all"``."""
+    if classes not in ("present", "all"):
+        raise ValueError(f"classes must be 'present' or 'all', got {classes!r}")
+
+
+def check_nonnegative(name: str, value: float) -> None:
+    """Raise ValueError unless ``value`` is a finite number >= 0."""
+    if not (value >= 0 and value < float("inf")):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def check_multiclass(input: Tensor, target: Tensor) -> None:
+    """Check logits ``(N, C, *spatial)`` against integer targets ``(N, *spatial)``."""
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        raise ValueError(
+            f"input and target must be tensors, got {type(input).__name__} and "
+            f"{type(target).__name__}"
+        )
+    if input.ndim < 2:
+        raise ValueError(
+            f"input must have shape (N, C, *spatial), got shape {tuple(input.shape)}"
+        )
+    if not input.is_floating_point():
+        raise ValueError(f"input must be floating point logits, got dtype {input.dtype}")
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise ValueError(
+            f"target must hold integer class indices, got dtype {target.dtype} "
+            f"(shape {tuple(target.shape)})"
+        )
+    expected = (input.shape[0], *input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(
+            f"target must have shape (N, *spatial) = {expected} for input of shape "
+            f"{tuple(input.shape)}, got {tuple(target.shape)}"
+        )
+    if input.shape[1] < 1:
+        raise ValueError(f"input must have at least one class, got shape {tuple(input.shape)}")
+    if input.device != target.device:
+        raise ValueError(
+            f"input and target must be on the same device, got {input.device} and {target.device}"
+        )
+
+
+def check_target_values(target: Tensor, num_classes: int, ignore_index: int | None) -> None:
+    """Check that every target value is a class in ``[0, C)`` or ``ignore_index``.
+
+    Runs on CPU tensors only: on an accelerator it would force a host sync on every
+    call, and the indexing kernels there report out-of-range values themselves.
+    """
+    if target.device.type != "cpu" or target.numel() == 0:
+        return
+    bad = (target < 0) | (target >= num_classes)
+    if ignore_index is not None:
+        bad &= target != ignore_index
+    if bool(bad.any()):
+        value = int(target[bad][0])
+        raise ValueError(
+            f"target contains {value}, which is neither a class in [0, {num_classes}) "
+            f"nor ignore_index={ignore_index}"
+        )
+
+
+def check_same_shape(input: Tensor, target: Tensor) -> None:
+    """Check logits ``(N, C, *spatial)`` against float targets of the same shape."""
+    if not isinstance(input, Tensor) or not isinstance(target, Tensor):
+        raise ValueError(
+            f"input and target must be tensors, got {type(input).__name__} and "
+            f"{type(target).__name__}"
+        )
+    if input.ndim < 2:
+        raise ValueError(
+            f"input must have shape (N, C, *spatial), got shape {tuple(input.shape)}"
+        )
+    if not input.is_floating_point():
+        raise ValueError(f"input must be floating point logits, got dtype {input.dtype}")
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(
+            f"target must have the shape of input {tuple(input.shape)}, "
+            f"got {tuple(target.shape)}"
+        )
+    if input.device != target.device:
+        raise ValueError(
+            f"input and target must be on the same device, got {input.device} and {target.device}"
+        )
+
+
+def check_weight(weight: Tensor | None, num_classes: int) -> None:
+    """Check that a weight vector has one entry per class."""
+    if weight is None:
+        return
+    if weight.ndim != 1 or weight.shape[0] != num_classes:
+        raise ValueError(
+            f"weight has {weight.numel()} entries (shape {tuple(weight.shape)}) but input has "
+            f"{num_classes} classes (dimension 1 of the input)"
+        )
+
+
+def compute_dtype(input: Tensor) -> torch.dtype:
+    """float32 for half / bfloat16 input, the input's own dtype otherwise."""
+    return torch.float32 if input.dtype in _LOW_PRECISION else input.dtype
+
+
+def to_compute(input: Tensor) -> Tensor:
+    """Upcast half / bfloat16 logits to float32; leave float32 / float64 alone."""
+    return input.float() if input.dtype in _LOW_PRECISION else input
+
+
+@contextlib.contextmanager
+def autocast_off(device: torch.device) -> Iterator[None]:
+    """Disable autocast for ``device`` so the loss math runs in float32 or float64."""
+    try:
+        ctx: contextlib.AbstractContextManager[object] = torch.autocast(
+            device_type=device.type, enabled=False
+        )
+    except (RuntimeError, ValueError):  # a device type autocast does not know
+        ctx = contextlib.nullcontext()
+    with ctx:
+        yield
+
+
+def safe_divide(numerator: Tensor, denominator: Tensor) -> Tensor:
+    """``numerator / denominator`` where the denominator is > 0, else 0, with zero gradients.
+
+    No host sync: the denominator is replaced by 1 where it is 0, so the result there is
+    ``numerator / 1`` which every caller guarantees to be 0 (an empty sum).
+    """
+    den = torch.where(denominator > 0, denominator, torch.ones_like(denominator))
+    return torch.where(denominator > 0, numerator / den, torch.zeros_like(numerator))

@@ -1,0 +1,121 @@
+"""Dice, Jaccard, Tversky and focal Tversky."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import segstats.losses as L
+
+# softmax probabilities of three pixels (class 0, class 1) and their targets:
+# A (0.75, 0.25) -> 0, B (0.25, 0.75) -> 1, C (0.5, 0.5) -> 1, D ignored
+# class 0: I = 0.75, P = 1.5, G = 1;  class 1: I = 1.25, P = 1.5, G = 2
+PROBS = [[0.75, 0.25], [0.25, 0.75], [0.5, 0.5], [0.1, 0.9]]
+TARGET = torch.tensor([[0, 1, 1, 255]])
+D = [1.5 / 2.5, 2.5 / 3.5]
+J = [0.75 / 1.75, 1.25 / 2.25]
+T73 = [0.75 / (0.75 + 0.7 * 0.75 + 0.3 * 0.25), 1.25 / (1.25 + 0.7 * 0.25 + 0.3 * 0.75)]
+
+
+def test_dice_closed_form(logits_for):
+    x = logits_for(PROBS)
+    kw = {"ignore_index": 255}
+    assert L.dice_loss(x, TARGET, **kw).item() == pytest.approx(1 - sum(D) / 2)
+    assert L.dice_loss(x, TARGET, weight=[1.0, 3.0], **kw).item() == pytest.approx(
+        ((1 - D[0]) + 3 * (1 - D[1])) / 4)
+    torch.testing.assert_close(L.dice_loss(x, TARGET, reduction="none", **kw),
+                               torch.tensor([1 - D[0], 1 - D[1]], dtype=torch.float64))
+    assert L.dice_loss(x, TARGET, reduction="sum", **kw).item() == pytest.approx(2 - sum(D))
+    assert L.dice_loss(x, TARGET, log_loss=True, **kw).item() == pytest.approx(
+        -(math.log(D[0]) + math.log(D[1])) / 2)
+    smooth = L.dice_loss(x, TARGET, smooth=1.0, **kw).item()
+    assert smooth == pytest.approx(1 - ((2.5 / 3.5) + (3.5 / 4.5)) / 2)
+
+
+def test_jaccard_and_tversky_closed_form(logits_for):
+    x = logits_for(PROBS)
+    assert L.jaccard_loss(x, TARGET, ignore_index=255).item() == pytest.approx(1 - sum(J) / 2)
+    assert L.tversky_loss(x, TARGET, ignore_index=255, alpha=0.7, beta=0.3).item() == (
+        pytest.approx(1 - sum(T73) / 2))
+    focal = L.focal_tversky_loss(x, TARGET, ignore_index=255).item()
+    assert focal == pytest.approx(((1 - T73[0]) ** 0.75 + (1 - T73[1]) ** 0.75) / 2)
+    module = L.FocalTverskyLoss(ignore_index=255)
+    assert (module.alpha, module.beta, module.gamma) == (0.7, 0.3, 0.75)
+    assert module(x, TARGET).item() == pytest.approx(focal)
+
+
+def test_present_vs_all():
+    x = torch.zeros(1, 3, 2)  # p = 1/3 everywhere; class 2 absent from the target
+    y = torch.tensor([[0, 1]])
+    assert L.dice_loss(x, y).item() == pytest.approx(0.6)
+    assert L.dice_loss(x, y, classes="all").item() == pytest.approx((0.6 + 0.6 + 1.0) / 3)
+
+
+def test_per_image(logits_for):
+    x = logits_for(PROBS[:3]).repeat(2, 1, 1)
+    y = torch.tensor([[0, 1, 1], [1, 1, 1]])
+    # image 2: only class 1 present: I = 1.5, P = 1.5, G = 3 -> D = 2/3
+    expected = ((1 - sum(D) / 2) + (1 - 2 / 3)) / 2
+    assert L.dice_loss(x, y, per_image=True).item() == pytest.approx(expected)
+    none = L.dice_loss(x, y, per_image=True, reduction="none")
+    assert none.shape == (2, 2) and none[1, 0] == 0
+    # an image with every pixel ignored does not enter the mean
+    y_ign = torch.tensor([[0, 1, 1], [255, 255, 255]])
+    assert L.dice_loss(x, y_ign, per_image=True, ignore_index=255).item() == pytest.approx(
+        1 - sum(D) / 2)
+
+
+def test_tversky_half_half_is_dice():
+    x = torch.randn(3, 5, 6, 7, dtype=torch.float64)
+    y = torch.randint(0, 5, (3, 6, 7))
+    y[0, 0] = 255
+    w = torch.rand(5, dtype=torch.float64)
+    for per_image in (False, True):
+        for classes in ("present", "all"):
+            kw = {"weight": w, "ignore_index": 255, "per_image": per_image, "classes": classes}
+            torch.testing.assert_close(L.tversky_loss(x, y, alpha=0.5, beta=0.5, **kw),
+                                       L.dice_loss(x, y, **kw))
+            # with smoothing, Tversky(0.5, 0.5, smooth=s) is Dice(smooth=2 s)
+            torch.testing.assert_close(L.tversky_loss(x, y, smooth=0.5, **kw),
+                                       L.dice_loss(x, y, smooth=1.0, **kw))
+
+
+def test_jaccard_dice_relation_per_class():
+    x = torch.randn(2, 4, 5, 6, dtype=torch.float64)
+    y = torch.randint(0, 4, (2, 5, 6))
+    d = 1 - L.dice_loss(x, y, reduction="none", classes="all")
+    j = 1 - L.jaccard_loss(x, y, reduction="none", classes="all")
+    torch.testing.assert_close(j, d / (2 - d))
+
+
+def test_binary_and_multilabel():
+    x = torch.zeros(1, 1, 4)  # p = 0.5
+    t = torch.tensor([[[1.0, 1.0, 0.0, 255.0]]])
+    # I = 1, P = 1.5, G = 2 over the three kept pixels
+    assert L.dice_loss(x, t, mode="binary", ignore_index=255).item() == pytest.approx(
+        1 - 2 / 3.5)
+    assert L.dice_loss(x, t[:, 0], mode="binary", ignore_index=255).item() == pytest.approx(
+        1 - 2 / 3.5)
+    x2 = torch.zeros(1, 2, 3)
+    t2 = torch.tensor([[[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]])
+    # channel 0: D = 2 / 3.5, channel 1 absent ("present") or D = 0 ("all")
+    assert L.dice_loss(x2, t2, mode="multilabel").item() == pytest.approx(1 - 2 / 3.5)
+    assert L.dice_loss(x2, t2, mode="multilabel", classes="all").item() == pytest.approx(
+        (1 - 2 / 3.5 + 1) / 2)
+    with pytest.raises(ValueError, match="one channel"):
+        L.dice_loss(x2, t2, mode="binary")
+
+
+def test_errors():
+    x = torch.randn(1, 3, 4)
+    y = torch.zeros(1, 4, dtype=torch.long)
+    with pytest.raises(ValueError, match="classes"):
+        L.dice_loss(x, y, classes="some")
+    with pytest.raises(ValueError, match="mode"):
+        L.DiceLoss(mode="softmax")
+    with pytest.raises(ValueError, match="smooth"):
+        L.dice_loss(x, y, smooth=-1.0)
+    with pytest.raises(ValueError, match=r"target must have shape .*\(1, 4\)"):
+        L.dice_loss(x, torch.zeros(1, 5, dtype=torch.long))

@@ -1,0 +1,62 @@
+"""Lovász-Softmax and Lovász hinge."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import segstats.losses as L
+
+# A (0.75, 0.25) -> 0, B (0.25, 0.75) -> 0, C (0.5, 0.5) -> 1 (worked by hand from
+# Berman's algorithm: class 0 errors sorted .75(g1) .5(g0) .25(g1), Jaccard steps
+# .5, 1/6, 1/3; class 1 errors .75(g0) .5(g1) .25(g0), steps .5, .5, 0)
+PROBS = [[0.75, 0.25], [0.25, 0.75], [0.5, 0.5]]
+L0 = 0.75 * 0.5 + 0.5 / 6 + 0.25 / 3
+L1 = 0.75 * 0.5 + 0.5 * 0.5
+
+
+def test_softmax_closed_form(logits_for):
+    x = logits_for(PROBS)
+    y = torch.tensor([[0, 0, 1]])
+    assert L.lovasz_softmax_loss(x, y).item() == pytest.approx((L0 + L1) / 2)
+    assert L.lovasz_softmax_loss(x, y, weight=[1.0, 3.0]).item() == pytest.approx(
+        (L0 + 3 * L1) / 4)
+    torch.testing.assert_close(L.lovasz_softmax_loss(x, y, reduction="none"),
+                               torch.tensor([L0, L1], dtype=torch.float64))
+    # an ignored pixel changes nothing
+    x4 = torch.cat([x, torch.randn(1, 2, 1, dtype=torch.float64)], dim=2)
+    y4 = torch.tensor([[0, 0, 1, 255]])
+    assert L.lovasz_softmax_loss(x4, y4, ignore_index=255).item() == pytest.approx(
+        (L0 + L1) / 2)
+
+
+def test_softmax_present_all_and_per_image(logits_for):
+    x = logits_for([[*p, 1e-12] for p in PROBS])  # a third class, absent, p ~ 0
+    y = torch.tensor([[0, 0, 1]])
+    assert L.lovasz_softmax_loss(x, y).item() == pytest.approx((L0 + L1) / 2)
+    # absent class under "all": the largest error, max p_2 ~ 0
+    assert L.lovasz_softmax_loss(x, y, classes="all").item() == pytest.approx(
+        (L0 + L1) / 3, abs=1e-9)
+    x2 = torch.cat([x, x.flip(2)])
+    y2 = torch.cat([y, y.flip(1)])
+    assert L.lovasz_softmax_loss(x2, y2, per_image=True).item() == pytest.approx((L0 + L1) / 2)
+    assert L.lovasz_softmax_loss(x2, y2, per_image=True, reduction="none").shape == (2, 3)
+
+
+def test_hinge_closed_form():
+    # errors 1 - x s = [-1, 2, 1.5]; sorted 2(g1) 1.5(g0) -1(g1); steps .5, 1/6, 1/3
+    x = torch.tensor([[[2.0, -1.0, 0.5]]], dtype=torch.float64)
+    t = torch.tensor([[[1.0, 1.0, 0.0]]], dtype=torch.float64)
+    assert L.lovasz_hinge_loss(x, t).item() == pytest.approx(2 * 0.5 + 1.5 / 6)
+    t_ign = torch.tensor([[[1.0, 1.0, 0.0, 255.0]]], dtype=torch.float64)
+    x4 = torch.cat([x, torch.tensor([[[9.0]]], dtype=torch.float64)], dim=2)
+    assert L.lovasz_hinge_loss(x4, t_ign, ignore_index=255).item() == pytest.approx(1.25)
+    assert L.LovaszHingeLoss()(x, t[:, 0]).item() == pytest.approx(1.25)
+
+
+def test_no_python_loop_float64_and_large_c():
+    x = torch.randn(2, 40, 9, 9, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 40, (2, 9, 9))
+    loss = L.lovasz_softmax_loss(x, y, per_image=True)
+    loss.backward()
+    assert loss.dtype == torch.float64 and torch.isfinite(x.grad).all()

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import write_mask
+from labelmasks import write_mask
 from typer.testing import CliRunner
 
 import segstats

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import brute_force, random_mask, write_mask
+from labelmasks import brute_force, random_mask, write_mask
 from PIL import Image
 from typer.testing import CliRunner
 

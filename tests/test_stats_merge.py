@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import random_mask, write_mask
+from labelmasks import random_mask, write_mask
 
 import segstats
 from segstats import DatasetStats, merge_stats

@@ -22,7 +22,7 @@ Findings (``Finding.code``), each a warning unless noted:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -229,6 +229,10 @@ def pad_classes(stats: DatasetStats, num_classes: int) -> DatasetStats:
     )
 
 
+def _name(names: Sequence[str] | None, index: int) -> str | None:
+    return names[index] if names is not None and index < len(names) else None
+
+
 def class_rows(stats: DatasetStats, method: str = DEFAULT_METHOD) -> list[ClassRow]:
     """One row per class: counts, shares of pixels and of images, and its weight."""
     weights = compute_weights(stats, method)
@@ -237,7 +241,7 @@ def class_rows(stats: DatasetStats, method: str = DEFAULT_METHOD) -> list[ClassR
     return [
         ClassRow(
             class_id=c,
-            name=stats.class_names[c] if stats.class_names is not None else None,
+            name=_name(stats.class_names, c),
             pixels=int(stats.pixel_counts[c]),
             pixel_share=float(share[c]),
             images=int(stats.image_counts[c]),
@@ -369,10 +373,7 @@ def compare_splits(
     k = max(stats.num_classes, other.num_classes)
     first, second = pad_classes(stats, k), pad_classes(other, k)
     names = first.class_names or second.class_names
-    rows = [
-        SplitRow(c, names[c] if names else None, float(first.share[c]), float(second.share[c]))
-        for c in range(k)
-    ]
+    rows = [SplitRow(c, _name(names, c), float(first.share[c]), float(second.share[c])) for c in range(k)]
     in_first, in_second = first.pixel_counts > 0, second.pixel_counts > 0
     divergence = (
         jensen_shannon(first.pixel_counts, second.pixel_counts)

@@ -197,10 +197,12 @@ def test_compare_splits(tmp_path):
     assert [r.other_share for r in comparison.rows] == [0.25, 0.5, 0.0, 0.25]
     assert comparison.only_in_first == [2] and comparison.only_in_second == [3]
     assert comparison.js_divergence == pytest.approx(reference_js([3, 1, 2, 0], [1, 2, 0, 1]), abs=1e-12)
+    train.class_names = ["bg", "road", "car"]  # names for 3 classes, val has 4
     report = audit(train, against=val, label="train", against_label="val")
+    assert [row.name for row in report.rows] == ["bg", "road", "car", None]
     missing = [f.message for f in report.findings if f.code == "missing-from-split"]
     assert missing == [
-        "class 2 is in the train but never in the val",
+        "class 2 (car) is in the train but never in the val",
         "class 3 is in the val but never in the train",
     ]
     assert report.num_classes == 4 and report.rows[3].pixels == 0

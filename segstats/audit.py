@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from segstats._version import __version__
+from segstats.errors import UsageError
 from segstats.labels import UNKNOWN_LABEL_PREFIX
 from segstats.stats import DatasetStats
 from segstats.weights import DEFAULT_METHOD, compute_weights, method_options
@@ -49,6 +50,8 @@ VOID_VALUE = 255
 # Severities: warnings make `audit --strict` exit 1; notes never do.
 WARNING = "warning"
 INFO = "info"
+# `audit --sort` keys: class id (ascending), pixel share and images (both descending).
+SORT_KEYS = ("id", "share", "images")
 
 
 @dataclass(frozen=True)
@@ -165,8 +168,13 @@ class AuditReport:
     def labelled_pixels(self) -> int:
         return sum(row.pixels for row in self.rows)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The ``segstats audit --json`` document."""
+    @property
+    def summary(self) -> AuditSummary:
+        """Classes present, the imbalance ratio and the rarest class, for the first line."""
+        return summarize(self.rows, self.num_classes)
+
+    def to_dict(self, rows: Sequence[ClassRow] | None = None) -> dict[str, Any]:
+        """The ``segstats audit --json`` document (``rows``: the classes in the order to list them)."""
         return {
             "segstats_version": __version__,
             "num_classes": self.num_classes,
@@ -175,13 +183,68 @@ class AuditReport:
             "total_pixels": self.total_pixels,
             "ignored_pixels": self.ignored_pixels,
             "weights": {"method": self.weight_method, "options": method_options(self.weight_method)},
-            "classes": [asdict(row) for row in self.rows],
+            "summary": self.summary.to_dict(),
+            "classes": [asdict(row) for row in (self.rows if rows is None else rows)],
             "findings": [f.to_dict() for f in self.findings],
             "image_sizes": dict(self.image_sizes),
             "image_modes": dict(self.image_modes),
             "errors": list(self.errors),
             "against": self.comparison.to_dict() if self.comparison is not None else None,
         }
+
+
+@dataclass(frozen=True)
+class AuditSummary:
+    """The audit's first line: how many classes are present, how skewed, which is rarest.
+
+    ``imbalance_ratio`` is the largest over the smallest pixel count among present
+    classes (None with fewer than two); ``rarest`` is the present class with the
+    fewest pixels (lowest id on ties), None when no class is present.
+    """
+
+    num_classes: int
+    classes_present: int
+    imbalance_ratio: float | None
+    rarest: ClassRow | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "num_classes": self.num_classes,
+            "classes_present": self.classes_present,
+            "imbalance_ratio": self.imbalance_ratio,
+            "rarest_class": self.rarest.class_id if self.rarest is not None else None,
+        }
+
+
+def summarize(rows: Sequence[ClassRow], num_classes: int) -> AuditSummary:
+    """The :class:`AuditSummary` of the audit rows."""
+    present = [row for row in rows if row.pixels > 0]
+    ratio = None
+    if len(present) >= 2:
+        ratio = max(row.pixels for row in present) / min(row.pixels for row in present)
+    rarest = min(present, key=lambda row: (row.pixels, row.class_id)) if present else None
+    return AuditSummary(num_classes, len(present), ratio, rarest)
+
+
+def sort_rows(rows: Sequence[ClassRow], key: str = "id") -> list[ClassRow]:
+    """The rows in ``--sort`` order: ``id`` ascending; ``share`` (pixels) and ``images``
+    descending, ties broken by pixels then id, so the order is always the same."""
+    if key == "id":
+        return sorted(rows, key=lambda row: row.class_id)
+    if key == "share":
+        return sorted(rows, key=lambda row: (-row.pixels, row.class_id))
+    if key == "images":
+        return sorted(rows, key=lambda row: (-row.images, -row.pixels, row.class_id))
+    raise UsageError(f"--sort must be one of {', '.join(SORT_KEYS)}, got {key!r}")
+
+
+def limit_rows(rows: Sequence[ClassRow], limit: int | None) -> tuple[list[ClassRow], int]:
+    """``--limit``: the first ``limit`` rows (the last ``-limit`` when negative; all for
+    None or 0), and how many rows were left out."""
+    if not limit:
+        return list(rows), 0
+    shown = list(rows[:limit]) if limit > 0 else list(rows[limit:])
+    return shown, len(rows) - len(shown)
 
 
 # ----------------------------------------------------------------- arithmetic

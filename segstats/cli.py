@@ -450,22 +450,44 @@ def audit_cli(
     ] = True,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    plot: Annotated[
+        str | None,
+        typer.Option(
+            "--plot", help="Also draw the imbalance to FILE (.png, .svg, .pdf); needs segstats[plot]."
+        ),
+    ] = None,
+    sort: Annotated[
+        str, typer.Option("--sort", help="Order of the classes: id | share | images (largest first).")
+    ] = "id",
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", help="Show the first N classes after sorting (-N: the last N; 0: all).", min=None
+        ),
+    ] = None,
 ) -> None:
-    """Audit class balance: a per-class table, then one warning line per finding.
+    """Audit class balance: a summary line, a per-class table, then one warning line per finding.
 
     Bad files do not stop the audit: they are skipped and reported as findings.
     The table and findings go to stdout; exit 1 with --strict when there are warnings.
 
     Example: segstats audit ./train --ignore-index 255 --class-names names.txt --against ./val
+
+    Example: segstats audit ./ade20k --sort share --limit 20 --plot imbalance.png
     """
     import json
 
-    from segstats.audit import audit
+    from segstats.audit import audit, limit_rows, sort_rows
     from segstats.errors import UsageError
 
     messages = Messages(quiet)
     if not paths:
         raise UsageError("no label PATH given")
+    sort_rows([], sort)  # refuse a bad --sort before scanning
+    if plot is not None:
+        from segstats.plot import plot_format
+
+        plot_format(plot)
     label_options = _label_options(colors, value_map, class_names)
     scan_args = (num_classes, ignore_index, jobs, True)
     stats = _scan_with_messages(messages, paths, *scan_args, list_errors=False, **label_options)
@@ -473,17 +495,37 @@ def audit_cli(
     if against:
         other = _scan_with_messages(messages, against, *scan_args, list_errors=False, **label_options)
     report = audit(stats, against=other, label=", ".join(paths), against_label=", ".join(against or []))
+    ordered = sort_rows(report.rows, sort)
+    shown, hidden = limit_rows(ordered, limit)
+    if plot is not None:
+        _write_plot(messages, plot, report, shown, other)
     if json_output:
-        typer.echo(json.dumps(report.to_dict(), indent=2))
+        typer.echo(json.dumps(report.to_dict(rows=ordered), indent=2))
     else:
         from segstats.report import render_audit
 
         console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
         if not console.is_terminal:
             console.width = REPORT_WIDTH  # a file or a pipe: do not squeeze the table to 80 columns
-        render_audit(report, console)
+        render_audit(report, console, rows=shown, hidden=hidden)
     if strict and report.warnings:
         raise typer.Exit(1)
+
+
+def _write_plot(messages: Messages, path: str, report: Any, rows: Any, other: Any) -> None:
+    """``audit --plot``: draw the rows shown (and the --against split beside them)."""
+    from segstats.audit import class_rows, pad_classes
+    from segstats.plot import write_imbalance_plot
+
+    options: dict[str, Any] = {
+        "method": report.weight_method,
+        "title": f"{report.num_images:,} images, {report.num_classes} classes",
+    }
+    if other is not None and report.comparison is not None:
+        options["other_rows"] = class_rows(pad_classes(other, report.num_classes), report.weight_method)
+        options["labels"] = (report.comparison.label, report.comparison.other_label)
+    write_imbalance_plot(path, rows, **options)
+    messages.info(f"wrote {path}")
 
 
 def main() -> None:

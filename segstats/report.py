@@ -109,12 +109,35 @@ def divergence_line(comparison: SplitComparison) -> str:
     )
 
 
-def render_audit(report: AuditReport, console: Console, rows: Sequence[ClassRow] | None = None) -> None:
-    """Print the table, the comparison (if any) and one line per finding.
+def summary_line(report: AuditReport) -> str:
+    """``"3 of 3 classes present; imbalance ratio 111.5 ...; rarest: class 2 ..."``."""
+    summary = report.summary
+    text = f"{summary.classes_present} of {summary.num_classes} classes present"
+    if summary.imbalance_ratio is not None:
+        text += f"; imbalance ratio {summary.imbalance_ratio:,.1f} (largest/smallest pixel share)"
+    rarest = summary.rarest
+    if rarest is not None:
+        text += (
+            f"; rarest: class {rarest.label}, {100 * rarest.pixel_share:.3g}% of the pixels, "
+            f"in {rarest.images:,} of {report.num_images:,} images"
+        )
+    return text
 
+
+def render_audit(
+    report: AuditReport, console: Console, rows: Sequence[ClassRow] | None = None, hidden: int = 0
+) -> None:
+    """Print the summary line, the table, the comparison (if any) and one line per finding.
+
+    ``rows``: the classes to show, in order (default: all, by id); ``hidden``: how
+    many were left out (``--limit``), said in one line under the table.
     Use a console with ``soft_wrap=True`` so that each finding stays on one line.
     """
+    console.print(summary_line(report), markup=False)
     console.print(class_table(report, rows))
+    if hidden:
+        noun = "class" if hidden == 1 else "classes"
+        console.print(f"... {hidden:,} more {noun} (--limit 0 shows all)", markup=False)
     if report.comparison is not None:
         console.print(comparison_table(report.comparison))
         console.print(divergence_line(report.comparison), markup=False)

@@ -41,7 +41,7 @@ FIGURE_WIDTH = 11.0
 DPI = 100
 # Class labels longer than this are cut (with an ellipsis) on the axis.
 MAX_LABEL_CHARS = 24
-# Split names longer than this are cut in the legend.
+# Split names longer than this lose their beginning in the legend.
 MAX_LEGEND_CHARS = 60
 # Up to this many rows, each weight is also written as a number beside its bar.
 ANNOTATE_ROWS = 40
@@ -49,6 +49,8 @@ ANNOTATE_ROWS = 40
 COLOURS = ("#3b6ea8", "#e08a2e")
 # Colour of the text that marks a class with no pixels.
 ABSENT_COLOUR = "#b0413e"
+# matplotlib settings when saving: SVG text stays text (searchable, small), fixed SVG ids.
+SAVE_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "segstats"}
 # The install hint when matplotlib is missing.
 INSTALL_HINT = "--plot needs matplotlib: pip install 'segstats[plot]'"
 
@@ -70,16 +72,22 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _shorten_left(text: str, limit: int) -> str:
+    """Paths differ at their end: keep it."""
+    return text if len(text) <= limit else "…" + text[len(text) - limit + 1 :]
+
+
 def _axis_label(row: ClassRow) -> str:
     return _shorten(f"{row.class_id} {row.name}" if row.name else str(row.class_id), MAX_LABEL_CHARS)
 
 
-def _figure() -> Any:
+def _figure() -> tuple[Any, Any]:
     try:
+        from matplotlib import rc_context
         from matplotlib.figure import Figure
     except ImportError as exc:
         raise SegstatsError(INSTALL_HINT) from exc
-    return Figure
+    return Figure, rc_context
 
 
 def render_imbalance(
@@ -100,7 +108,7 @@ def render_imbalance(
         method: the weighting method, for the weight panel's axis label.
         title: the figure title.
     """
-    figure_class = _figure()
+    figure_class, rc_context = _figure()
     splits: list[list[ClassRow]] = [list(rows)]
     if other_rows is not None:
         by_id = {row.class_id: row for row in other_rows}
@@ -119,7 +127,7 @@ def render_imbalance(
     for index, split in enumerate(splits):
         offsets = [p - 0.4 + bar * (index + 0.5) for p in positions]
         colour = COLOURS[index]
-        name = _shorten(labels[index], MAX_LEGEND_CHARS) if len(splits) > 1 else None
+        name = _shorten_left(labels[index], MAX_LEGEND_CHARS) if len(splits) > 1 else None
         share = [max(100 * row.pixel_share, floor) - floor for row in split]
         axes[0].barh(offsets, share, height=bar, left=floor, color=colour, label=name)
         axes[1].barh(offsets, [100 * row.image_share for row in split], height=bar, color=colour)
@@ -151,7 +159,8 @@ def render_imbalance(
         figure.suptitle(title, fontsize=10)
     buffer = io.BytesIO()
     metadata: dict[str, Any] = {"svg": {"Date": None}, "pdf": {"CreationDate": None}}.get(fmt, {})
-    figure.savefig(buffer, format=fmt, metadata=metadata)
+    with rc_context(SAVE_SETTINGS):
+        figure.savefig(buffer, format=fmt, metadata=metadata)
     return buffer.getvalue()
 
 

@@ -531,7 +531,7 @@ def _write_plot(messages: Messages, path: str, report: Any, rows: Any, other: An
 def main() -> None:
     """Console entry point (``segstats`` and ``python -m segstats``)."""
     try:
-        app()
+        app(prog_name="segstats")  # also under python -m: help and shell completion say segstats
     except KeyboardInterrupt:  # raised outside a command (e.g. while importing)
         sys.stderr.write("error: interrupted\n")
         sys.exit(EXIT_SIGINT)

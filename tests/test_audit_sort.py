@@ -1,4 +1,4 @@
-"""`segstats audit` at many classes: --sort, --limit and the summary line (segstats.audit, segstats.report)."""
+"""`segstats audit` at many classes: --sort, --limit and the summary line (audit.py, report.py)."""
 
 from __future__ import annotations
 
@@ -101,7 +101,20 @@ def test_cli_sort_limit_and_summary(many):
 
 def test_cli_json_sorted_complete_and_summarised(many):
     result = runner.invoke(
-        app, ["audit", str(many), "-k", "40", "--ignore-index", "255", "--json", "--sort", "share", "--limit", "2"]
+        app,
+        [
+            "audit",
+            str(many),
+            "-k",
+            "40",
+            "--ignore-index",
+            "255",
+            "--json",
+            "--sort",
+            "share",
+            "--limit",
+            "2",
+        ],
     )
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)

@@ -28,7 +28,16 @@ def rows(k: int, absent: tuple[int, ...] = ()) -> list[ClassRow]:
     counts = [0 if c in absent else 10 ** (c % 6) for c in range(k)]
     total = sum(counts)
     return [
-        ClassRow(c, f"class {c}", n, n / total, 1 if n else 0, 0.5 if n else 0.0, n, 0.0 if not n else 1.0 / (c + 1))
+        ClassRow(
+            c,
+            f"class {c}",
+            n,
+            n / total,
+            1 if n else 0,
+            0.5 if n else 0.0,
+            n,
+            0.0 if not n else 1.0 / (c + 1),
+        )
         for c, n in enumerate(counts)
     ]
 

@@ -45,7 +45,7 @@ def section(text: str, heading: str) -> str:
         line = lines[stop]
         if line.startswith("```"):
             fenced = not fenced
-        elif not fenced and re.match(r"#{1,%d} " % level, line):
+        elif not fenced and re.match(rf"#{{1,{level}}} ", line):
             return "".join(lines[start:stop])
     return "".join(lines[start:])
 

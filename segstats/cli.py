@@ -27,6 +27,8 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 # Environment variable that makes errors show their traceback, like --debug.
 DEBUG_ENV = "SEGSTATS_DEBUG"
+# Width of the audit report when stdout is not a terminal.
+REPORT_WIDTH = 120
 # Exit code of --skip-errors --strict when files were skipped.
 EXIT_SKIPPED_STRICT = 1
 
@@ -37,6 +39,7 @@ class Terminated(BaseException):
 
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
+
 
 app = typer.Typer(
     name="segstats",
@@ -163,6 +166,32 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on err
 SkipStrictOpt = Annotated[
     bool, typer.Option("--strict", help="With --skip-errors: exit 1 when any file was skipped.")
 ]
+ColorsOpt = Annotated[
+    str | None,
+    typer.Option("--colors", help='JSON colour map for RGB/RGBA masks: {"r,g,b": class, ...}.'),
+]
+MapOpt = Annotated[
+    str | None,
+    typer.Option("--map", help='JSON raw value -> class map, e.g. labelId -> trainId: {"7": 0, ...}.'),
+]
+ClassNamesOpt = Annotated[
+    str | None,
+    typer.Option("--class-names", help="Class names: one per line, or a JSON list (K = their number)."),
+]
+
+
+def _label_options(colors: str | None, value_map: str | None, class_names: str | None) -> dict[str, Any]:
+    """Load the --colors / --map / --class-names files into segstats.scan keywords."""
+    from segstats.labels import load_class_names, load_colors, load_value_map
+
+    options: dict[str, Any] = {}
+    if colors is not None:
+        options["colors"] = load_colors(colors)
+    if value_map is not None:
+        options["value_map"] = load_value_map(value_map)
+    if class_names is not None:
+        options["class_names"] = load_class_names(class_names)
+    return options
 
 
 @contextmanager
@@ -200,6 +229,9 @@ def _scan_with_messages(
     ignore_index: int | None,
     jobs: int | None,
     skip_errors: bool,
+    *,
+    list_errors: bool = True,
+    **scan_options: Any,
 ) -> Any:
     from segstats.api import scan
     from segstats.discover import discover
@@ -215,6 +247,7 @@ def _scan_with_messages(
             skip_errors=skip_errors,
             progress=progress,
             files=files,
+            **scan_options,
         )
     elapsed = time.perf_counter() - started
     rate = stats.num_images / elapsed if elapsed > 0 else float("inf")
@@ -225,9 +258,9 @@ def _scan_with_messages(
     if stats.errors:
         summary += f"; {len(stats.errors):,} files skipped with errors"
     messages.info(summary)
-    for problem in stats.errors:
+    for problem in stats.errors if list_errors else ():
         messages.warn(f"skipped {problem['path']}: {problem['error']}")
-    if num_classes is None:
+    if num_classes is None and scan_options.get("class_names") is None:
         messages.note(
             f"--num-classes not given: using K = {stats.num_classes} (largest class value seen + 1)"
         )
@@ -291,6 +324,9 @@ def weights_cli(
     strict: SkipStrictOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    colors: ColorsOpt = None,
+    value_map: MapOpt = None,
+    class_names: ClassNamesOpt = None,
 ) -> None:
     """Compute class weights and print them as one JSON array on stdout.
 
@@ -316,6 +352,13 @@ def weights_cli(
         if paths:
             raise UsageError("give either label PATHs or --from-stats, not both")
         stats = DatasetStats.load(from_stats)
+        if colors is not None or value_map is not None:
+            raise UsageError("--colors and --map apply when reading label images, not with --from-stats")
+        if class_names is not None:
+            names = _label_options(None, None, class_names)["class_names"]
+            if len(names) != stats.num_classes:
+                raise UsageError(f"{len(names)} class names given for {stats.num_classes} classes")
+            stats.class_names = names
         for flag, given, stored in (
             ("--num-classes", num_classes, stats.num_classes),
             ("--ignore-index", ignore_index, stats.ignore_index),
@@ -325,7 +368,10 @@ def weights_cli(
     else:
         if not paths:
             raise UsageError("no label PATH given (or use --from-stats STATS.json)")
-        stats = _scan_with_messages(messages, paths, num_classes, ignore_index, jobs, skip_errors)
+        label_options = _label_options(colors, value_map, class_names)
+        stats = _scan_with_messages(
+            messages, paths, num_classes, ignore_index, jobs, skip_errors, **label_options
+        )
     weights = compute_weights(stats, method, **options)
     _warn_absent(messages, stats)
     if output is not None:
@@ -350,6 +396,9 @@ def scan_cli(
     strict: SkipStrictOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    colors: ColorsOpt = None,
+    value_map: MapOpt = None,
+    class_names: ClassNamesOpt = None,
 ) -> None:
     """Count pixels and images per class and write the statistics document.
 
@@ -363,7 +412,10 @@ def scan_cli(
         raise UsageError(f"{output}: the statistics document is JSON; use a .json file")
     if not paths:
         raise UsageError("no label PATH given")
-    stats = _scan_with_messages(messages, paths, num_classes, ignore_index, jobs, skip_errors)
+    label_options = _label_options(colors, value_map, class_names)
+    stats = _scan_with_messages(
+        messages, paths, num_classes, ignore_index, jobs, skip_errors, **label_options
+    )
     write_output(output, stats.to_dict())
     messages.info(f"wrote {output}")
     _exit_if_strict(strict, stats)
@@ -399,11 +451,116 @@ def merge_cli(
     )
 
 
+@app.command("audit")
+@_report_errors
+def audit_cli(
+    paths: PathsArg = None,
+    num_classes: NumClassesOpt = None,
+    ignore_index: IgnoreIndexOpt = None,
+    class_names: ClassNamesOpt = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the audit as one JSON document on stdout.")
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when there are warnings.")] = False,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against",
+            help="Another split (e.g. val) to compare with; repeat for several paths.",
+            show_default=False,
+        ),
+    ] = None,
+    colors: ColorsOpt = None,
+    value_map: MapOpt = None,
+    jobs: JobsOpt = None,
+    skip_errors: Annotated[
+        bool, typer.Option("--skip-errors", hidden=True, help="Always on for audit (accepted, no effect).")
+    ] = True,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+    plot: Annotated[
+        str | None,
+        typer.Option(
+            "--plot", help="Also draw the imbalance to FILE (.png, .svg, .pdf); needs segstats[plot]."
+        ),
+    ] = None,
+    sort: Annotated[
+        str, typer.Option("--sort", help="Order of the classes: id | share | images (largest first).")
+    ] = "id",
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", help="Show the first N classes after sorting (-N: the last N; 0: all).", min=None
+        ),
+    ] = None,
+) -> None:
+    """Audit class balance: a summary line, a per-class table, then one warning line per finding.
+
+    Bad files do not stop the audit: they are skipped and reported as findings.
+    The table and findings go to stdout; exit 1 with --strict when there are warnings.
+
+    Example: segstats audit ./train --ignore-index 255 --class-names names.txt --against ./val
+
+    Example: segstats audit ./ade20k --sort share --limit 20 --plot imbalance.png
+    """
+    import json
+
+    from segstats.audit import audit, limit_rows, sort_rows
+    from segstats.errors import UsageError
+
+    messages = Messages(quiet)
+    if not paths:
+        raise UsageError("no label PATH given")
+    sort_rows([], sort)  # refuse a bad --sort before scanning
+    if plot is not None:
+        from segstats.plot import plot_format
+
+        plot_format(plot)
+    label_options = _label_options(colors, value_map, class_names)
+    scan_args = (num_classes, ignore_index, jobs, True)
+    stats = _scan_with_messages(messages, paths, *scan_args, list_errors=False, **label_options)
+    other = None
+    if against:
+        other = _scan_with_messages(messages, against, *scan_args, list_errors=False, **label_options)
+    report = audit(stats, against=other, label=", ".join(paths), against_label=", ".join(against or []))
+    ordered = sort_rows(report.rows, sort)
+    shown, hidden = limit_rows(ordered, limit)
+    if plot is not None:
+        _write_plot(messages, plot, report, shown, other)
+    if json_output:
+        typer.echo(json.dumps(report.to_dict(rows=ordered), indent=2))
+    else:
+        from segstats.report import render_audit
+
+        console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
+        if not console.is_terminal:
+            console.width = REPORT_WIDTH  # a file or a pipe: do not squeeze the table to 80 columns
+        render_audit(report, console, rows=shown, hidden=hidden)
+    if strict and report.warnings:
+        raise typer.Exit(1)
+
+
+def _write_plot(messages: Messages, path: str, report: Any, rows: Any, other: Any) -> None:
+    """``audit --plot``: draw the rows shown (and the --against split beside them)."""
+    from segstats.audit import class_rows, pad_classes
+    from segstats.plot import write_imbalance_plot
+
+    options: dict[str, Any] = {
+        "method": report.weight_method,
+        "title": f"{report.num_images:,} images, {report.num_classes} classes",
+    }
+    if other is not None and report.comparison is not None:
+        options["other_rows"] = class_rows(pad_classes(other, report.num_classes), report.weight_method)
+        options["labels"] = (report.comparison.label, report.comparison.other_label)
+    write_imbalance_plot(path, rows, **options)
+    messages.info(f"wrote {path}")
+
+
 def main() -> None:
     """Console entry point (``segstats`` and ``python -m segstats``)."""
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        app()
+        app(prog_name="segstats")  # also under python -m: help and shell completion say segstats
     except KeyboardInterrupt:  # raised outside a command (e.g. while importing)
         sys.stderr.write("error: interrupted\n")
         sys.exit(EXIT_SIGINT)

@@ -91,12 +91,6 @@ def scan(
         options=ReadOptions(decoder=decoder, max_pixels=max_pixels, colors=table),
         progress=progress,
     )
-    if totals.num_images == 0 and totals.problems:  # --skip-errors skipped every file
-        first = min(totals.problems, key=lambda p: p.path)
-        raise SegstatsError(
-            f"no label image could be read: all {len(totals.problems)} files were skipped "
-            f"(the first: {display_path(first.path)}: {first.error})"
-        )
     if num_classes is None:
         seen = np.flatnonzero(totals.pixel_counts)
         if seen.size == 0:

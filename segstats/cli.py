@@ -231,6 +231,7 @@ def _scan_with_messages(
     skip_errors: bool,
     *,
     list_errors: bool = True,
+    refuse_empty: bool = False,
     **scan_options: Any,
 ) -> Any:
     from segstats.api import scan
@@ -250,6 +251,8 @@ def _scan_with_messages(
             **scan_options,
         )
     elapsed = time.perf_counter() - started
+    if refuse_empty:
+        _refuse_if_nothing_read(stats)
     rate = stats.num_images / elapsed if elapsed > 0 else float("inf")
     summary = (
         f"scanned {stats.num_images:,} images, {stats.total_pixels:,} pixels "
@@ -272,6 +275,16 @@ def _warn_absent(messages: Messages, stats: Any) -> None:
         name = stats.class_name(index)
         label = f"class {index}" + (f" ({name})" if name != str(index) else "")
         messages.warn(f"{label} has no pixels; its weight is 0.0")
+
+
+def _refuse_if_nothing_read(stats: Any) -> None:
+    """--skip-errors that skipped every file: no statistics at all, so bad input (exit 2)."""
+    if stats.num_images == 0 and stats.errors:
+        first = stats.errors[0]
+        raise SegstatsError(
+            f"no label image could be read: all {len(stats.errors)} files were skipped "
+            f"(the first: {first['path']}: {first['error']})"
+        )
 
 
 def _exit_if_strict(strict: bool, stats: Any) -> None:
@@ -370,7 +383,7 @@ def weights_cli(
             raise UsageError("no label PATH given (or use --from-stats STATS.json)")
         label_options = _label_options(colors, value_map, class_names)
         stats = _scan_with_messages(
-            messages, paths, num_classes, ignore_index, jobs, skip_errors, **label_options
+            messages, paths, num_classes, ignore_index, jobs, skip_errors, refuse_empty=True, **label_options
         )
     weights = compute_weights(stats, method, **options)
     _warn_absent(messages, stats)
@@ -414,7 +427,7 @@ def scan_cli(
         raise UsageError("no label PATH given")
     label_options = _label_options(colors, value_map, class_names)
     stats = _scan_with_messages(
-        messages, paths, num_classes, ignore_index, jobs, skip_errors, **label_options
+        messages, paths, num_classes, ignore_index, jobs, skip_errors, refuse_empty=True, **label_options
     )
     write_output(output, stats.to_dict())
     messages.info(f"wrote {output}")

@@ -198,14 +198,15 @@ def decode_histogram(data: bytes, path: str, options: ReadOptions = ReadOptions(
     """
     if not data:
         raise BadInputError(path, "empty file (0 bytes)")
-    check_png_structure(data, path, options.max_pixels)
     return _decode_with_pillow(data, path, options.max_pixels, options.colors)
 
 
 def _decode_with_pillow(
     data: bytes, path: str, max_pixels: int | None, colors: ColorTable | None = None
 ) -> ValueHistogram:
-    check_png_stream(data, path)  # Pillow stops reading IDAT once it has the pixels
+    # Pillow accepts a missing IEND, bad IDAT CRCs and stops reading IDAT once it has the pixels
+    check_png_structure(data, path, max_pixels)
+    check_png_stream(data, path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

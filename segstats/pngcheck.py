@@ -55,28 +55,32 @@ def check_png_structure(data: bytes, path: str, max_pixels: int | None = None) -
     """
     if not data.startswith(PNG_SIGNATURE):
         if len(data) < len(PNG_SIGNATURE) and PNG_SIGNATURE.startswith(data):
-            raise BadInputError(path, f"truncated PNG: the file ends at byte {len(data)}, in the signature")
+            raise BadInputError(path, f"truncated file (ends at byte {len(data)}, in the PNG signature)")
         return
     view = memoryview(data)
     size = len(data)
     position = len(PNG_SIGNATURE)
     while True:
         if position + CHUNK_OVERHEAD > size:
-            raise BadInputError(path, f"truncated PNG: the file ends at byte {size} before the IEND chunk")
+            raise BadInputError(path, f"truncated file (ends at byte {size}, before the IEND chunk)")
         length, kind = struct.unpack_from(">I4s", data, position)
         name = _chunk_name(kind)
         if length > MAX_CHUNK_LENGTH:
-            raise BadInputError(path, f"corrupt PNG: chunk {name!r} at byte {position} has length {length}")
+            raise BadInputError(
+                path, f"corrupt image data: chunk {name!r} at byte {position} claims {length} bytes"
+            )
         end = position + CHUNK_OVERHEAD + length
         if end > size:
             raise BadInputError(
                 path,
-                f"truncated PNG: the {name} chunk at byte {position} needs {length} data bytes "
-                f"but the file ends at byte {size}",
+                f"truncated file ({name} chunk at byte {position} needs {length + CHUNK_OVERHEAD} "
+                f"bytes, the file ends at byte {size})",
             )
         (stored,) = struct.unpack_from(">I", data, end - 4)
         if zlib.crc32(view[position + 4 : end - 4]) != stored:
-            raise BadInputError(path, f"corrupt PNG: bad CRC in the {name} chunk at byte {position}")
+            raise BadInputError(
+                path, f"corrupt image data: bad CRC checksum in the {name} chunk at byte {position}"
+            )
         if position == len(PNG_SIGNATURE):
             _check_ihdr(data, path, kind, length, max_pixels)
         if kind == b"IEND":
@@ -86,7 +90,7 @@ def check_png_structure(data: bytes, path: str, max_pixels: int | None = None) -
 
 def _check_ihdr(data: bytes, path: str, kind: bytes, length: int, max_pixels: int | None) -> None:
     if kind != b"IHDR" or length != 13:
-        raise BadInputError(path, "corrupt PNG: the first chunk is not a 13-byte IHDR")
+        raise BadInputError(path, "corrupt image data: the first chunk is not a 13-byte IHDR")
     width, height = struct.unpack_from(">II", data, len(PNG_SIGNATURE) + 8)
     if max_pixels is not None and width * height > max_pixels:
         raise BadInputError(
@@ -144,7 +148,7 @@ def check_png_stream(data: bytes, path: str) -> None:
             if kind == b"IDAT":
                 if state == "after":
                     raise BadInputError(
-                        path, f"corrupt PNG: IDAT chunks are not consecutive (byte {position})"
+                        path, f"corrupt image data: IDAT chunks are not consecutive (byte {position})"
                     )
                 state = "in"
                 pending: bytes | memoryview = view[position + 8 : position + 8 + length]
@@ -153,7 +157,7 @@ def check_png_stream(data: bytes, path: str) -> None:
                     produced += len(out)
                     if expected is not None and produced > expected:
                         raise BadInputError(
-                            path, f"corrupt PNG: more image data than IHDR's {expected} bytes"
+                            path, f"corrupt image data: more than the {expected} bytes IHDR implies"
                         )
                     pending = inflater.unconsumed_tail
                     if inflater.eof:
@@ -165,12 +169,14 @@ def check_png_stream(data: bytes, path: str) -> None:
             position += CHUNK_OVERHEAD + length
         produced += len(inflater.flush())
     except zlib.error as exc:
-        raise BadInputError(path, f"corrupt PNG: bad compressed image data ({exc})") from exc
+        raise BadInputError(path, f"corrupt image data: invalid compressed image data ({exc})") from exc
     if state == "before":
-        raise BadInputError(path, "corrupt PNG: no IDAT chunk")
+        raise BadInputError(path, "corrupt image data: no image data (IDAT chunk)")
     if not inflater.eof:
-        raise BadInputError(path, "corrupt PNG: the compressed image data is cut short")
+        raise BadInputError(path, "truncated file (the compressed image data is cut short)")
     if inflater.unused_data:
-        raise BadInputError(path, "corrupt PNG: data after the end of the compressed image stream")
+        raise BadInputError(path, "corrupt image data: data after the end of the compressed image stream")
     if expected is not None and produced != expected:
-        raise BadInputError(path, f"corrupt PNG: {produced} bytes of image data, IHDR implies {expected}")
+        raise BadInputError(
+            path, f"truncated file (image data holds {produced} of the {expected} bytes IHDR implies)"
+        )

@@ -273,23 +273,37 @@ BUILDERS: dict[str, Callable[[Path, np.random.Generator], Case]] = {
     "empty_folder": empty_folder,
     "zero_byte": zero_byte,
     "truncated_in_signature": _corrupt(
-        lambda d: 5, "truncated PNG.*in the signature", "truncated_in_signature", cut=True
+        lambda d: 5,
+        r"truncated file \(ends at byte 5, in the PNG signature\)",
+        "truncated_in_signature",
+        cut=True,
     ),
-    "truncated_in_header": _corrupt(lambda d: 20, "truncated PNG.*IHDR", "truncated_in_header", cut=True),
+    "truncated_in_header": _corrupt(
+        lambda d: 20, r"truncated file \(IHDR chunk at byte 8 needs", "truncated_in_header", cut=True
+    ),
     "truncated_mid_idat": _corrupt(
-        lambda d: _idat(d)[0] + 8 + _idat(d)[1] // 2, "truncated PNG.*IDAT", "truncated_mid_idat", cut=True
+        lambda d: _idat(d)[0] + 8 + _idat(d)[1] // 2,
+        r"truncated file \(IDAT chunk at byte 33 needs",
+        "truncated_mid_idat",
+        cut=True,
     ),
     "truncated_before_iend": _corrupt(
-        _iend, "truncated PNG.*before the IEND", "truncated_before_iend", cut=True
+        _iend,
+        r"truncated file \(ends at byte \d+, before the IEND chunk\)",
+        "truncated_before_iend",
+        cut=True,
     ),
     "bad_crc_idat_data": _corrupt(
         lambda d: _idat(d)[0] + 8 + _idat(d)[1] // 2,
-        "bad CRC in the IDAT chunk",
+        "corrupt image data: bad CRC checksum in the IDAT chunk at byte 33",
         "bad_crc_idat_data",
         cut=False,
     ),
     "bad_crc_value": _corrupt(
-        lambda d: _iend(d) - 1, "bad CRC in the IDAT chunk", "bad_crc_value", cut=False
+        lambda d: _iend(d) - 1,
+        "corrupt image data: bad CRC checksum in the IDAT chunk at byte 33",
+        "bad_crc_value",
+        cut=False,
     ),
     "text_as_png": text_as_png,
     "jpeg_as_png": jpeg_as_png,

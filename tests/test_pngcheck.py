@@ -75,8 +75,11 @@ def test_split_stream_is_valid_and_exact():
 @pytest.mark.parametrize(
     ("arrange", "cause"),
     [
-        (lambda p: [p[0], p[1], p[1], p[2]], "bad compressed image data|data after the end|more image data"),
-        (lambda p: [p[1], p[0], p[2]], "bad compressed image data"),
+        (
+            lambda p: [p[0], p[1], p[1], p[2]],
+            "invalid compressed image data|data after the end|more than the",
+        ),
+        (lambda p: [p[1], p[0], p[2]], "invalid compressed image data"),
         (lambda p: [p[0], p[1]], "cut short"),
         (lambda p: [*p, zlib.compress(b"extra")], "data after the end"),
     ],
@@ -101,7 +104,9 @@ def test_wrong_size_for_ihdr():
     ihdr, _ = png_with_idat_pieces(ARRAY, 1)
     raw = zlib.decompress(_idat_stream(assemble(ihdr, [chunk(b"IDAT", zlib.compress(b"\0" * 10))])))
     data = assemble(ihdr, [chunk(b"IDAT", zlib.compress(raw))])
-    with pytest.raises(BadInputError, match="10 bytes of image data, IHDR implies 1240"):
+    with pytest.raises(
+        BadInputError, match=r"truncated file \(image data holds 10 of the 1240 bytes IHDR implies\)"
+    ):
         check_png_stream(data, "x.png")
 
 
@@ -149,5 +154,5 @@ def test_interlaced_png_size_and_counts(height, width):
 def test_non_png_is_left_to_the_decoder():
     check_png_structure(b"II*\x00 a tiff", "x.tif")
     check_png_stream(b"II*\x00 a tiff", "x.tif")
-    with pytest.raises(BadInputError, match="in the signature"):
+    with pytest.raises(BadInputError, match="in the PNG signature"):
         check_png_structure(PNG_SIGNATURE[:3], "x.png")

@@ -207,7 +207,10 @@ def test_pillow_path_rejects_what_pillow_alone_accepts():
     data = buffer.getvalue()
     no_iend = data[:-12]
     bad_crc = data[:-16] + bytes([data[-16] ^ 1]) + data[-15:]
-    for broken, cause in ((no_iend, "before the IEND chunk"), (bad_crc, "bad CRC in the IDAT chunk")):
+    for broken, cause in (
+        (no_iend, "before the IEND chunk"),
+        (bad_crc, "bad CRC checksum in the IDAT chunk"),
+    ):
         with Image.open(io.BytesIO(broken)) as image:
             image.load()  # Pillow is happy
         with pytest.raises(BadInputError, match=cause):

@@ -7,11 +7,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from segstats.cluster import backend_options, check_backend
 from segstats.decode import DEFAULT_MAX_PIXELS, ReadOptions
 from segstats.discover import discover
 from segstats.errors import SegstatsError, UsageError
 from segstats.histogram import LabelSpec
 from segstats.reduce import ProgressCallback, reduce_files
+from segstats.shard import parse_shard, select_shard
 from segstats.stats import DatasetStats
 
 PathsArg = Sequence[str | os.PathLike[str]] | str | os.PathLike[str]
@@ -30,6 +32,9 @@ def scan(
     decoder: str = "auto",
     progress: ProgressCallback | None = None,
     files: Sequence[str] | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
+    shard: str | tuple[int, int] | None = None,
 ) -> DatasetStats:
     """Count every class in the label images under ``paths``, exactly.
 
@@ -46,6 +51,12 @@ def scan(
         decoder: "auto", "fast" or "pillow" (see ``segstats.decode``).
         progress: called with the number of files finished, as they finish.
         files: the already-discovered file list (skips discovery of ``paths``).
+        backend: "local" (this machine; ``jobs`` processes) or "dask" (a Dask
+            cluster through joblib's Dask backend; see ``segstats.cluster``).
+        scheduler: Dask scheduler address, e.g. ``tcp://host:8786`` (backend
+            "dask" only; default: ``$SEGSTATS_SCHEDULER`` or the default client).
+        shard: ``"I/N"`` or ``(I, N)``: count only files ``I, I+N, I+2N, ...`` of
+            the sorted list (``segstats.shard``); merge the N documents afterwards.
 
     Returns:
         DatasetStats with exact integer counts.
@@ -63,7 +74,16 @@ def scan(
         raise UsageError(f"--num-classes must be at least 1, got {num_classes}")
     if jobs == 0:
         raise UsageError("--jobs must not be 0 (use -1 or omit it for all cores)")
+    check_backend(backend, scheduler, jobs)
+    shard_of = parse_shard(shard) if shard is not None else None
     label_files = list(files) if files is not None else discover(paths)
+    if shard_of is not None:
+        label_files = select_shard(label_files, *shard_of)
+        if not label_files and num_classes is None:
+            raise UsageError(
+                f"shard {shard_of[0]}/{shard_of[1]} holds no files; pass --num-classes so that "
+                "an empty shard still gives a document to merge"
+            )
     spec = LabelSpec(num_classes, ignore_index, value_map)
     totals = reduce_files(
         label_files,
@@ -72,6 +92,7 @@ def scan(
         skip_errors=skip_errors,
         options=ReadOptions(decoder=decoder, max_pixels=max_pixels),
         progress=progress,
+        **backend_options(label_files, backend, scheduler),
     )
     if num_classes is None:
         seen = np.flatnonzero(totals.pixel_counts)

@@ -146,6 +146,21 @@ SkipErrorsOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on errors (or set {DEBUG_ENV}=1).")]
+BackendOpt = Annotated[
+    str, typer.Option("--backend", help="local (this machine, --jobs) | dask (a Dask cluster, --scheduler).")
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: $SEGSTATS_SCHEDULER)."
+    ),
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard", help="Read only shard I of N (I/N, 0 <= I < N): files I, I+N, I+2N... of the sorted list."
+    ),
+]
 
 
 @contextmanager
@@ -183,11 +198,14 @@ def _scan_with_messages(
     ignore_index: int | None,
     jobs: int | None,
     skip_errors: bool,
+    *,
+    backend: str = "local",
+    scheduler: str | None = None,
+    shard: str | None = None,
 ) -> Any:
     from segstats.api import scan
-    from segstats.discover import discover
 
-    files = discover(paths)
+    files = _select_files(messages, paths, shard, num_classes, backend, scheduler, jobs)
     started = time.perf_counter()
     with _progress(messages, len(files)) as progress:
         stats = scan(
@@ -198,6 +216,8 @@ def _scan_with_messages(
             skip_errors=skip_errors,
             progress=progress,
             files=files,
+            backend=backend,
+            scheduler=scheduler,
         )
     elapsed = time.perf_counter() - started
     rate = stats.num_images / elapsed if elapsed > 0 else float("inf")
@@ -215,6 +235,33 @@ def _scan_with_messages(
             f"--num-classes not given: using K = {stats.num_classes} (largest class value seen + 1)"
         )
     return stats
+
+
+def _select_files(
+    messages: Messages,
+    paths: list[str],
+    shard: str | None,
+    num_classes: int | None,
+    backend: str,
+    scheduler: str | None,
+    jobs: int | None,
+) -> list[str]:
+    """Check --backend/--scheduler/--jobs/--shard, discover, keep the files of ``--shard I/N``."""
+    from segstats.cluster import check_backend
+    from segstats.discover import discover
+    from segstats.shard import parse_shard, select_shard
+
+    check_backend(backend, scheduler, jobs)
+    shard_of = parse_shard(shard) if shard is not None else None
+    files = discover(paths)
+    if shard_of is None:
+        return files
+    index, count = shard_of
+    selected = select_shard(files, index, count)
+    messages.info(f"shard {index}/{count}: {len(selected):,} of {len(files):,} files")
+    if num_classes is None:
+        messages.warn("--shard without --num-classes: shards that infer different K cannot be merged")
+    return selected
 
 
 def _warn_absent(messages: Messages, stats: Any) -> None:
@@ -267,6 +314,9 @@ def weights_cli(
     skip_errors: SkipErrorsOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    backend: BackendOpt = "local",
+    scheduler: SchedulerOpt = None,
+    shard: ShardOpt = None,
 ) -> None:
     """Compute class weights and print them as one JSON array on stdout.
 
@@ -291,6 +341,8 @@ def weights_cli(
     if from_stats is not None:
         if paths:
             raise UsageError("give either label PATHs or --from-stats, not both")
+        if shard is not None or scheduler is not None or backend != "local":
+            raise UsageError("--shard, --backend and --scheduler apply to reading labels, not --from-stats")
         stats = DatasetStats.load(from_stats)
         for flag, given, stored in (
             ("--num-classes", num_classes, stats.num_classes),
@@ -301,7 +353,10 @@ def weights_cli(
     else:
         if not paths:
             raise UsageError("no label PATH given (or use --from-stats STATS.json)")
-        stats = _scan_with_messages(messages, paths, num_classes, ignore_index, jobs, skip_errors)
+        stats = _scan_with_messages(
+            messages, paths, num_classes, ignore_index, jobs, skip_errors,
+            backend=backend, scheduler=scheduler, shard=shard,
+        )  # fmt: skip
     weights = compute_weights(stats, method, **options)
     _warn_absent(messages, stats)
     if output is not None:
@@ -324,6 +379,9 @@ def scan_cli(
     skip_errors: SkipErrorsOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    backend: BackendOpt = "local",
+    scheduler: SchedulerOpt = None,
+    shard: ShardOpt = None,
 ) -> None:
     """Count pixels and images per class and write the statistics document.
 
@@ -337,7 +395,10 @@ def scan_cli(
         raise UsageError(f"{output}: the statistics document is JSON; use a .json file")
     if not paths:
         raise UsageError("no label PATH given")
-    stats = _scan_with_messages(messages, paths, num_classes, ignore_index, jobs, skip_errors)
+    stats = _scan_with_messages(
+        messages, paths, num_classes, ignore_index, jobs, skip_errors,
+        backend=backend, scheduler=scheduler, shard=shard,
+    )  # fmt: skip
     write_output(output, stats.to_dict())
     messages.info(f"wrote {output}")
 

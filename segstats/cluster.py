@@ -17,6 +17,7 @@ installed, plus ``segstats[cloud]`` for remote URLs.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -162,7 +163,9 @@ def reduce_on_dask(
             try:
                 _consume(generator, totals, skip_errors, progress)
             finally:
-                generator.close()
+                with warnings.catch_warnings():  # stopping at a bad file cancels the other tasks
+                    warnings.filterwarnings("ignore", message=".*tasks which were still being processed")
+                    generator.close()
         return totals
     finally:
         if owned:

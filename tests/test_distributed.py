@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from labelmasks import brute_force, random_mask, write_mask
+from static_server import serve_directory
 from typer.testing import CliRunner
 
 import segstats
@@ -111,6 +112,18 @@ def test_cluster_reads_file_urls(scheduler, masks):
     remote = segstats.scan(
         "file://" + str(folder), num_classes=5, ignore_index=255, backend="dask", scheduler=scheduler
     )
+    assert remote.to_dict() == local.to_dict()
+
+
+def test_cluster_workers_fetch_http_urls(scheduler, masks):
+    """Remote URLs: the client lists the served folder, the worker processes download the files."""
+    pytest.importorskip("aiohttp")
+    folder, _ = masks
+    local = segstats.scan(folder, num_classes=5, ignore_index=255, jobs=1)
+    with serve_directory(folder) as base:
+        remote = segstats.scan(
+            f"{base}/", num_classes=5, ignore_index=255, backend="dask", scheduler=scheduler
+        )
     assert remote.to_dict() == local.to_dict()
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from labelmasks import brute_force, random_mask, write_mask
 from PIL import Image
+from static_server import serve_directory
 from typer.testing import CliRunner
 
 import segstats
@@ -199,6 +200,25 @@ def test_remote_directory_without_labels(memory_root):
 def test_unknown_protocol_is_bad_input():
     with pytest.raises(BadInputError, match="^nosuchproto://x/y.png: cannot open this URL: .*nosuchproto"):
         segstats.discover("nosuchproto://x/y.png")
+
+
+def test_http_listing_and_files_equal_the_local_scan(local_and_memory):
+    """https:// and http:// go through fsspec's HTTP filesystem: a served listing is searched."""
+    pytest.importorskip("aiohttp")
+    folder, _, _ = local_and_memory
+    local = segstats.scan(folder, num_classes=3, ignore_index=255)
+    with serve_directory(folder.parent) as base:
+        found = segstats.discover(f"{base}/labels/")
+        assert found == sorted(
+            f"{base}/labels/{os.path.relpath(p, folder)}" for p in segstats.discover(folder)
+        )
+        # a glob is case-sensitive, as locally: m03.PNG does not match *.png
+        assert segstats.discover(f"{base}/labels/a/*.png") == [f for f in found[:5] if f.endswith(".png")]
+        assert segstats.discover(f"{base}/labels/a/m01.png?sig=abc") == [f"{base}/labels/a/m01.png?sig=abc"]
+        stats = segstats.scan(f"{base}/labels/", num_classes=3, ignore_index=255)
+        assert stats.to_dict() == local.to_dict()
+        with pytest.raises(BadInputError, match="no such file"):
+            segstats.discover(f"{base}/labels/missing.png")
 
 
 # ------------------------------------------------------------- missing extras

@@ -29,8 +29,10 @@ from segstats.remote import is_process_local
 
 # Environment variable giving the Dask scheduler address when --scheduler is not given.
 SCHEDULER_ENV = "SEGSTATS_SCHEDULER"
-# Seconds to wait for the scheduler to answer, and for a first worker to join.
-CONNECT_TIMEOUT_S = 30
+# Seconds to keep trying to reach the scheduler (a wrong address fails after this).
+CONNECT_TIMEOUT_S = 10
+# Seconds to wait for a first worker to join a cluster that has none yet.
+WORKER_WAIT_S = 60
 # What to install for the Dask backend (one line, for error messages).
 DASK_INSTALL_HINT = "install the dask extra: pip install 'segstats[dask]'"
 
@@ -100,15 +102,14 @@ def _connect(scheduler: str | None) -> tuple[Any, bool]:
 
 
 def cluster_threads(client: Any) -> int:
-    """Worker threads in the cluster, waiting up to ``CONNECT_TIMEOUT_S`` for a first worker."""
+    """Worker threads in the cluster, waiting up to ``WORKER_WAIT_S`` for a first worker."""
     threads = sum(client.nthreads().values())
     if threads == 0:
         try:
-            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
         except (TimeoutError, OSError) as exc:
             raise SegstatsError(
-                f"the Dask cluster at {client.scheduler.address} has no workers "
-                f"(waited {CONNECT_TIMEOUT_S} s)"
+                f"the Dask cluster at {client.scheduler.address} has no workers (waited {WORKER_WAIT_S} s)"
             ) from exc
         threads = sum(client.nthreads().values())
     return max(1, int(threads))
@@ -157,7 +158,7 @@ def reduce_on_dask(
         if spec.num_classes is not None:
             totals._ensure(spec.num_classes)
         chunks = chunk_paths(paths, cluster_threads(client))
-        with parallel_config(backend="dask", client=client, wait_for_workers_timeout=CONNECT_TIMEOUT_S):
+        with parallel_config(backend="dask", client=client, wait_for_workers_timeout=WORKER_WAIT_S):
             parallel = Parallel(n_jobs=-1, batch_size=1, return_as="generator_unordered")
             generator = parallel(delayed(_sized_chunk)(c, spec, skip_errors, options) for c in chunks)
             try:

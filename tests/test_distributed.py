@@ -33,8 +33,8 @@ def scheduler():
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
-        dashboard_address=None,
-        worker_dashboard_address=None,
+        dashboard_address=":0",
+        worker_dashboard_address=":0",
     ) as local_cluster:
         yield local_cluster.scheduler_address
 
@@ -103,7 +103,8 @@ def test_cluster_inferred_k_and_skipped_errors_match_local(scheduler, masks):
     assert [e["path"] for e in remote.errors] == [str(folder / "d1/broken.png"), str(folder / "d2/empty.png")]
     with pytest.raises(BadInputError) as info:
         segstats.scan(folder, ignore_index=255, backend="dask", scheduler=scheduler)
-    assert info.value.path == str(folder / "d1" / "broken.png")  # the first bad file in sorted order
+    # the bad file of the first chunk to finish with one (chunks finish in any order)
+    assert info.value.path in (str(folder / "d1" / "broken.png"), str(folder / "d2" / "empty.png"))
 
 
 def test_cluster_reads_file_urls(scheduler, masks):
@@ -132,6 +133,31 @@ def test_scheduler_from_the_environment(scheduler, masks, monkeypatch):
     monkeypatch.setenv(cluster.SCHEDULER_ENV, scheduler)
     stats = segstats.scan(folder, num_classes=5, ignore_index=255, backend="dask")
     assert stats.num_images == 40
+
+
+def test_default_client_is_used_and_left_open(scheduler, masks, monkeypatch):
+    import distributed
+
+    folder, _ = masks
+    monkeypatch.delenv(cluster.SCHEDULER_ENV, raising=False)
+    with distributed.Client(scheduler) as client:  # the default client of this process
+        stats = segstats.scan(folder, num_classes=5, ignore_index=255, backend="dask")
+        assert stats.num_images == 40
+        assert client.status == "running"
+
+
+def test_cluster_without_workers(masks, monkeypatch):
+    import distributed
+
+    folder, _ = masks
+    monkeypatch.setattr(cluster, "WORKER_WAIT_S", 1)
+    with (
+        distributed.LocalCluster(
+            n_workers=0, processes=True, host="127.0.0.1", dashboard_address=":0"
+        ) as empty,
+        pytest.raises(segstats.SegstatsError, match="has no workers"),
+    ):
+        segstats.scan(folder, num_classes=5, backend="dask", scheduler=empty.scheduler_address)
 
 
 def test_cli_dask_document_equals_local(scheduler, masks, tmp_path):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from segstats.decode import DEFAULT_MAX_PIXELS, ReadOptions
 from segstats.discover import discover
 from segstats.errors import SegstatsError, UsageError
 from segstats.histogram import LabelSpec
+from segstats.labels import check_targets, colour_table, value_map_from
 from segstats.reduce import ProgressCallback, reduce_files
 from segstats.shard import parse_shard, select_shard
 from segstats.stats import DatasetStats
@@ -32,6 +34,7 @@ def scan(
     decoder: str = "auto",
     progress: ProgressCallback | None = None,
     files: Sequence[str] | None = None,
+    colors: Mapping[Any, int] | Iterable[tuple[Any, int]] | None = None,
     backend: str = "local",
     scheduler: str | None = None,
     shard: str | tuple[int, int] | None = None,
@@ -45,12 +48,17 @@ def scan(
         jobs: worker processes; None uses every core. Results never depend on it.
         skip_errors: skip unreadable files and files with unknown values, listing
             them in ``DatasetStats.errors``, instead of raising.
-        value_map: raw value -> class mapping applied before counting.
-        class_names: optional K class names stored in the result.
+        value_map: raw value -> class mapping applied before counting (e.g.
+            Cityscapes labelId -> trainId); raw values missing from it are unknown.
+        class_names: optional K class names stored in the result; without
+            ``num_classes``, K is the number of names.
         max_pixels: refuse images with more pixels (default: Pillow's limit).
         decoder: "auto", "fast" or "pillow" (see ``segstats.decode``).
         progress: called with the number of files finished, as they finish.
         files: the already-discovered file list (skips discovery of ``paths``).
+        colors: colour -> class for RGB/RGBA masks, keyed by ``(r, g, b)``, ``"r,g,b"``,
+            ``"#rrggbb"`` or a packed ``r << 16 | g << 8 | b`` int (alpha is ignored);
+            unmapped colours are unknown. Colour ids then go through ``value_map``.
         backend: "local" (this machine; ``jobs`` processes) or "dask" (a Dask
             cluster through joblib's Dask backend; see ``segstats.cluster``).
         scheduler: Dask scheduler address, e.g. ``tcp://host:8786`` (backend
@@ -74,6 +82,16 @@ def scan(
         raise UsageError(f"--num-classes must be at least 1, got {num_classes}")
     if jobs == 0:
         raise UsageError("--jobs must not be 0 (use -1 or omit it for all cores)")
+    if num_classes is None and class_names is not None:
+        num_classes = len(class_names)
+    if class_names is not None and len(class_names) != num_classes:
+        raise UsageError(f"{len(class_names)} class names given for {num_classes} classes")
+    table = colour_table(colors, "--colors") if colors is not None else None
+    mapping = value_map_from(value_map, "--map") if value_map is not None else None
+    if mapping is not None:
+        check_targets(mapping.values(), num_classes, ignore_index, "--map")
+    elif table is not None:
+        check_targets((c for _, c in table), num_classes, ignore_index, "--colors")
     check_backend(backend, scheduler, jobs)
     shard_of = parse_shard(shard) if shard is not None else None
     label_files = list(files) if files is not None else discover(paths)
@@ -84,13 +102,13 @@ def scan(
                 f"shard {shard_of[0]}/{shard_of[1]} holds no files; pass --num-classes so that "
                 "an empty shard still gives a document to merge"
             )
-    spec = LabelSpec(num_classes, ignore_index, value_map)
+    spec = LabelSpec(num_classes, ignore_index, mapping)
     totals = reduce_files(
         label_files,
         spec,
         jobs=jobs,
         skip_errors=skip_errors,
-        options=ReadOptions(decoder=decoder, max_pixels=max_pixels),
+        options=ReadOptions(decoder=decoder, max_pixels=max_pixels, colors=table),
         progress=progress,
         **backend_options(label_files, backend, scheduler),
     )

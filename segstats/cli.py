@@ -26,6 +26,8 @@ EXIT_SIGINT = 130
 EXIT_SIGTERM = 143
 # Environment variable that makes errors show their traceback, like --debug.
 DEBUG_ENV = "SEGSTATS_DEBUG"
+# Width of the audit report when stdout is not a terminal.
+REPORT_WIDTH = 120
 
 app = typer.Typer(
     name="segstats",
@@ -161,6 +163,32 @@ ShardOpt = Annotated[
         "--shard", help="Read only shard I of N (I/N, 0 <= I < N): files I, I+N, I+2N... of the sorted list."
     ),
 ]
+ColorsOpt = Annotated[
+    str | None,
+    typer.Option("--colors", help='JSON colour map for RGB/RGBA masks: {"r,g,b": class, ...}.'),
+]
+MapOpt = Annotated[
+    str | None,
+    typer.Option("--map", help='JSON raw value -> class map, e.g. labelId -> trainId: {"7": 0, ...}.'),
+]
+ClassNamesOpt = Annotated[
+    str | None,
+    typer.Option("--class-names", help="Class names: one per line, or a JSON list (K = their number)."),
+]
+
+
+def _label_options(colors: str | None, value_map: str | None, class_names: str | None) -> dict[str, Any]:
+    """Load the --colors / --map / --class-names files into segstats.scan keywords."""
+    from segstats.labels import load_class_names, load_colors, load_value_map
+
+    options: dict[str, Any] = {}
+    if colors is not None:
+        options["colors"] = load_colors(colors)
+    if value_map is not None:
+        options["value_map"] = load_value_map(value_map)
+    if class_names is not None:
+        options["class_names"] = load_class_names(class_names)
+    return options
 
 
 @contextmanager
@@ -199,13 +227,16 @@ def _scan_with_messages(
     jobs: int | None,
     skip_errors: bool,
     *,
+    list_errors: bool = True,
     backend: str = "local",
     scheduler: str | None = None,
     shard: str | None = None,
+    **scan_options: Any,
 ) -> Any:
     from segstats.api import scan
 
-    files = _select_files(messages, paths, shard, num_classes, backend, scheduler, jobs)
+    k_known = num_classes is not None or scan_options.get("class_names") is not None
+    files = _select_files(messages, paths, shard, k_known, backend, scheduler, jobs)
     started = time.perf_counter()
     with _progress(messages, len(files)) as progress:
         stats = scan(
@@ -218,6 +249,7 @@ def _scan_with_messages(
             files=files,
             backend=backend,
             scheduler=scheduler,
+            **scan_options,
         )
     elapsed = time.perf_counter() - started
     rate = stats.num_images / elapsed if elapsed > 0 else float("inf")
@@ -228,9 +260,9 @@ def _scan_with_messages(
     if stats.errors:
         summary += f"; {len(stats.errors):,} files skipped with errors"
     messages.info(summary)
-    for problem in stats.errors:
+    for problem in stats.errors if list_errors else ():
         messages.warn(f"skipped {problem['path']}: {problem['error']}")
-    if num_classes is None:
+    if num_classes is None and scan_options.get("class_names") is None:
         messages.note(
             f"--num-classes not given: using K = {stats.num_classes} (largest class value seen + 1)"
         )
@@ -241,7 +273,7 @@ def _select_files(
     messages: Messages,
     paths: list[str],
     shard: str | None,
-    num_classes: int | None,
+    k_known: bool,
     backend: str,
     scheduler: str | None,
     jobs: int | None,
@@ -259,7 +291,7 @@ def _select_files(
     index, count = shard_of
     selected = select_shard(files, index, count)
     messages.info(f"shard {index}/{count}: {len(selected):,} of {len(files):,} files")
-    if num_classes is None:
+    if not k_known:
         messages.warn("--shard without --num-classes: shards that infer different K cannot be merged")
     return selected
 
@@ -314,6 +346,9 @@ def weights_cli(
     skip_errors: SkipErrorsOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    colors: ColorsOpt = None,
+    value_map: MapOpt = None,
+    class_names: ClassNamesOpt = None,
     backend: BackendOpt = "local",
     scheduler: SchedulerOpt = None,
     shard: ShardOpt = None,
@@ -344,6 +379,13 @@ def weights_cli(
         if shard is not None or scheduler is not None or backend != "local":
             raise UsageError("--shard, --backend and --scheduler apply to reading labels, not --from-stats")
         stats = DatasetStats.load(from_stats)
+        if colors is not None or value_map is not None:
+            raise UsageError("--colors and --map apply when reading label images, not with --from-stats")
+        if class_names is not None:
+            names = _label_options(None, None, class_names)["class_names"]
+            if len(names) != stats.num_classes:
+                raise UsageError(f"{len(names)} class names given for {stats.num_classes} classes")
+            stats.class_names = names
         for flag, given, stored in (
             ("--num-classes", num_classes, stats.num_classes),
             ("--ignore-index", ignore_index, stats.ignore_index),
@@ -353,9 +395,10 @@ def weights_cli(
     else:
         if not paths:
             raise UsageError("no label PATH given (or use --from-stats STATS.json)")
+        label_options = _label_options(colors, value_map, class_names)
         stats = _scan_with_messages(
             messages, paths, num_classes, ignore_index, jobs, skip_errors,
-            backend=backend, scheduler=scheduler, shard=shard,
+            backend=backend, scheduler=scheduler, shard=shard, **label_options,
         )  # fmt: skip
     weights = compute_weights(stats, method, **options)
     _warn_absent(messages, stats)
@@ -379,6 +422,9 @@ def scan_cli(
     skip_errors: SkipErrorsOpt = False,
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
+    colors: ColorsOpt = None,
+    value_map: MapOpt = None,
+    class_names: ClassNamesOpt = None,
     backend: BackendOpt = "local",
     scheduler: SchedulerOpt = None,
     shard: ShardOpt = None,
@@ -395,9 +441,10 @@ def scan_cli(
         raise UsageError(f"{output}: the statistics document is JSON; use a .json file")
     if not paths:
         raise UsageError("no label PATH given")
+    label_options = _label_options(colors, value_map, class_names)
     stats = _scan_with_messages(
         messages, paths, num_classes, ignore_index, jobs, skip_errors,
-        backend=backend, scheduler=scheduler, shard=shard,
+        backend=backend, scheduler=scheduler, shard=shard, **label_options,
     )  # fmt: skip
     write_output(output, stats.to_dict())
     messages.info(f"wrote {output}")
@@ -431,6 +478,69 @@ def merge_cli(
         f"merged {len(parts)} documents: {merged.num_images:,} images, "
         f"{merged.total_pixels:,} pixels; wrote {output}"
     )
+
+
+@app.command("audit")
+@_report_errors
+def audit_cli(
+    paths: PathsArg = None,
+    num_classes: NumClassesOpt = None,
+    ignore_index: IgnoreIndexOpt = None,
+    class_names: ClassNamesOpt = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the audit as one JSON document on stdout.")
+    ] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when there are warnings.")] = False,
+    against: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--against",
+            help="Another split (e.g. val) to compare with; repeat for several paths.",
+            show_default=False,
+        ),
+    ] = None,
+    colors: ColorsOpt = None,
+    value_map: MapOpt = None,
+    jobs: JobsOpt = None,
+    skip_errors: Annotated[
+        bool, typer.Option("--skip-errors", hidden=True, help="Always on for audit (accepted, no effect).")
+    ] = True,
+    quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Audit class balance: a per-class table, then one warning line per finding.
+
+    Bad files do not stop the audit: they are skipped and reported as findings.
+    The table and findings go to stdout; exit 1 with --strict when there are warnings.
+
+    Example: segstats audit ./train --ignore-index 255 --class-names names.txt --against ./val
+    """
+    import json
+
+    from segstats.audit import audit
+    from segstats.errors import UsageError
+
+    messages = Messages(quiet)
+    if not paths:
+        raise UsageError("no label PATH given")
+    label_options = _label_options(colors, value_map, class_names)
+    scan_args = (num_classes, ignore_index, jobs, True)
+    stats = _scan_with_messages(messages, paths, *scan_args, list_errors=False, **label_options)
+    other = None
+    if against:
+        other = _scan_with_messages(messages, against, *scan_args, list_errors=False, **label_options)
+    report = audit(stats, against=other, label=", ".join(paths), against_label=", ".join(against or []))
+    if json_output:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        from segstats.report import render_audit
+
+        console = Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
+        if not console.is_terminal:
+            console.width = REPORT_WIDTH  # a file or a pipe: do not squeeze the table to 80 columns
+        render_audit(report, console)
+    if strict and report.warnings:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from segstats.errors import BadInputError
+from segstats.labels import UNKNOWN_LABEL_PREFIX, ColorTable, format_colour
 from segstats.remote import is_remote
 
 # Image modes read as class indices (contract: 1, L, P, I;16, I).
@@ -29,6 +30,11 @@ LABEL_FORMATS = frozenset({"PNG", "TIFF"})
 DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
 # Largest value counted with a dense bincount for 32-bit images; above, np.unique.
 DENSE_BINCOUNT_LIMIT = 1 << 20
+# Colour masks: distinct colours counted with Pillow's getcolors (a C hash table);
+# an image with more colours falls back to numpy.unique on packed pixels.
+MAX_GETCOLORS = 1 << 16
+# How many distinct unknown colours one error message lists.
+MAX_COLOURS_SHOWN = 8
 
 IntArray = npt.NDArray[np.int64]
 
@@ -72,7 +78,46 @@ def _count_array(pixels: npt.NDArray[np.integer], width: int, height: int, mode:
     return ValueHistogram(values.astype(np.int64), counts.astype(np.int64), width, height, mode)
 
 
-def _histogram_of_image(image: Image.Image, path: str) -> ValueHistogram:
+def _colour_histogram(image: Image.Image, path: str, colors: ColorTable) -> ValueHistogram:
+    """An RGB/RGBA colour mask -> histogram of the class ids its colours map to.
+
+    Pixels are packed as ``r << 16 | g << 8 | b`` (alpha ignored); each distinct
+    colour is looked up in ``colors`` (sorted ``(packed, class)`` pairs). A colour
+    missing from it is an unknown label value: BadInputError naming the colours.
+    """
+    width, height = image.size
+    found = image.getcolors(MAX_GETCOLORS)
+    if found is not None:
+        counts = np.array([count for count, _ in found], dtype=np.int64)
+        rgb = np.array([colour[:3] for _, colour in found if isinstance(colour, tuple)], dtype=np.int64)
+        rgb = rgb.reshape(-1, 3)
+        packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+    else:
+        pixels = np.asarray(image)[..., :3].astype(np.uint32)
+        flat = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+        packed, counts = np.unique(flat, return_counts=True)
+        packed, counts = packed.astype(np.int64), counts.astype(np.int64)
+    keys = np.array([key for key, _ in colors], dtype=np.int64)
+    classes = np.array([value for _, value in colors], dtype=np.int64)
+    slot = np.minimum(np.searchsorted(keys, packed), keys.size - 1)
+    known = keys[slot] == packed
+    if not known.all():
+        unknown = np.unique(packed[~known])
+        shown = ", ".join(format_colour(int(v)) for v in unknown[:MAX_COLOURS_SHOWN])
+        if unknown.size > MAX_COLOURS_SHOWN:
+            shown += f", ... ({unknown.size} distinct)"
+        raise BadInputError(
+            path,
+            f"{UNKNOWN_LABEL_PREFIX}colours {shown} in {int(counts[~known].sum())} pixels "
+            "(colours missing from --colors are unknown)",
+        )
+    values, inverse = np.unique(classes[slot], return_inverse=True)
+    summed = np.zeros(values.shape, dtype=np.int64)
+    np.add.at(summed, inverse, counts)
+    return ValueHistogram(values.astype(np.int64), summed, width, height, image.mode)
+
+
+def _histogram_of_image(image: Image.Image, path: str, colors: ColorTable | None = None) -> ValueHistogram:
     mode = image.mode
     width, height = image.size
     if mode in ("L", "P"):
@@ -85,6 +130,8 @@ def _histogram_of_image(image: Image.Image, path: str) -> ValueHistogram:
         return _count_array(np.asarray(image, dtype=np.uint16), width, height, mode)
     if mode == "I":
         return _count_array(np.asarray(image, dtype=np.int32), width, height, mode)
+    if mode in ("RGB", "RGBA") and colors is not None:
+        return _colour_histogram(image, path, colors)
     if mode in ("RGB", "RGBA"):
         raise BadInputError(path, f"{mode} colour image: colour masks need a colour map (--colors FILE)")
     raise BadInputError(path, f"unsupported image mode {mode}; label images must be 1, L, P, I;16 or I")
@@ -110,10 +157,14 @@ class ReadOptions:
     Attributes:
         decoder: "auto" (fast path where it applies, else Pillow), "fast" or "pillow".
         max_pixels: refuse images with more pixels than this (None: no limit).
+        colors: sorted ``(packed_rgb, class)`` pairs (``segstats.labels.colour_table``);
+            when given, RGB/RGBA masks are read through it, else they are refused.
+            1/L/P/I images are never affected (P stays palette indices).
     """
 
     decoder: str = "auto"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
+    colors: ColorTable | None = None
 
 
 def read_bytes(path: str) -> bytes:
@@ -151,10 +202,12 @@ def decode_histogram(data: bytes, path: str, options: ReadOptions = ReadOptions(
     """
     if not data:
         raise BadInputError(path, "empty file (0 bytes)")
-    return _decode_with_pillow(data, path, options.max_pixels)
+    return _decode_with_pillow(data, path, options.max_pixels, options.colors)
 
 
-def _decode_with_pillow(data: bytes, path: str, max_pixels: int | None) -> ValueHistogram:
+def _decode_with_pillow(
+    data: bytes, path: str, max_pixels: int | None, colors: ColorTable | None = None
+) -> ValueHistogram:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -169,7 +222,7 @@ def _decode_with_pillow(data: bytes, path: str, max_pixels: int | None) -> Value
                         f"the limit of {max_pixels} pixels (decompression bomb?)",
                     )
                 image.load()
-                return _histogram_of_image(image, path)
+                return _histogram_of_image(image, path, colors)
     except BadInputError:
         raise
     except Image.DecompressionBombError as exc:

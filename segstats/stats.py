@@ -153,6 +153,7 @@ class DatasetStats:
         errors = document.get("errors", [])
         if not isinstance(errors, list):
             raise BadInputError(source, "errors must be a list")
+        _check_consistent(document, arrays, source)
         return cls(
             num_classes=k,
             ignore_index=ignore,
@@ -205,6 +206,22 @@ def _int_list(document: Mapping[str, Any], name: str, k: int, source: str) -> In
     ):
         raise BadInputError(source, f"{name} must be a list of {k} non-negative integers")
     return np.asarray(values, dtype=np.int64)
+
+
+def _check_consistent(document: Mapping[str, Any], arrays: Mapping[str, IntArray], source: str) -> None:
+    """Refuse counts that no scan can produce (they would give NaN or inf weights)."""
+    pixels, images, image_pixels = (arrays[name] for name in SUMMED_ARRAYS)
+    num_images, total, ignored = (_int_field(document, name, source) for name in SUMMED_SCALARS)
+    problems = [
+        ("pixel_counts[c] > 0 exactly when image_counts[c] > 0", (pixels > 0) == (images > 0)),
+        ("pixel_counts[c] <= image_pixels[c]", pixels <= image_pixels),
+        ("image_counts[c] <= num_images", images <= num_images),
+    ]
+    for rule, ok in problems:
+        if not ok.all():
+            raise BadInputError(source, f"inconsistent counts: {rule} fails for class {int(np.argmin(ok))}")
+    if int(pixels.sum()) + ignored > total:
+        raise BadInputError(source, "inconsistent counts: sum(pixel_counts) + ignored_pixels > total_pixels")
 
 
 def merge_stats(parts: Sequence[DatasetStats], sources: Sequence[str] | None = None) -> DatasetStats:

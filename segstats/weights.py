@@ -25,6 +25,8 @@ DEFAULT_METHOD = "median-frequency"
 DEFAULT_ENET_C = 1.02
 # Normalisations applied to the present weights after the method.
 NORMALIZATIONS = ("none", "mean", "sum")
+# Every option compute_weights accepts (a misspelt one is refused, never ignored).
+OPTION_NAMES = frozenset({"enet_c", "beta", "normalize", "clip"})
 
 
 @dataclass(frozen=True)
@@ -109,14 +111,18 @@ METHODS: dict[str, tuple[MethodFunction, tuple[str, ...]]] = {
 def _check_options(method: str, options: dict[str, Any]) -> None:
     if method not in METHODS:
         raise UsageError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    unknown = sorted(set(options) - OPTION_NAMES)
+    if unknown:
+        known = ", ".join(sorted(OPTION_NAMES))
+        raise UsageError(f"unknown weight option(s) {', '.join(unknown)}; known: {known}")
     beta = options.get("beta")
     if method == "effective-number" and beta is None:
         raise UsageError("effective-number needs --beta B with 0 <= B < 1")
     if beta is not None and not (0.0 <= beta < 1.0):
         raise UsageError(f"--beta must satisfy 0 <= beta < 1, got {beta}")
     enet_c = options.get("enet_c")
-    if enet_c is not None and not enet_c > 1.0:
-        raise UsageError(f"--enet-c must be greater than 1, got {enet_c}")
+    if enet_c is not None and not (1.0 < enet_c < math.inf):
+        raise UsageError(f"--enet-c must be a finite number greater than 1, got {enet_c}")
     normalize = options.get("normalize", "none")
     if normalize not in NORMALIZATIONS:
         raise UsageError(f"--normalize must be one of {', '.join(NORMALIZATIONS)}, got {normalize!r}")

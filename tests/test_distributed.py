@@ -107,6 +107,15 @@ def test_cluster_inferred_k_and_skipped_errors_match_local(scheduler, masks):
     assert info.value.path in (str(folder / "d1" / "broken.png"), str(folder / "d2" / "empty.png"))
 
 
+def test_cluster_applies_the_value_map_like_local(scheduler, masks):
+    folder, _ = masks
+    options = {"num_classes": 3, "ignore_index": 255, "value_map": {0: 0, 1: 0, 2: 1, 3: 2, 4: 2, 255: 255}}
+    local = segstats.scan(folder, jobs=1, **options)
+    remote = segstats.scan(folder, backend="dask", scheduler=scheduler, **options)
+    assert remote.to_dict() == local.to_dict()
+    assert remote.pixel_counts.sum() + remote.ignored_pixels == remote.total_pixels
+
+
 def test_cluster_reads_file_urls(scheduler, masks):
     folder, _ = masks
     local = segstats.scan(folder, num_classes=5, ignore_index=255, jobs=1)

@@ -185,3 +185,17 @@ def test_cli_shard_refused_with_from_stats(dataset, tmp_path):
     )
     result = runner.invoke(app, ["weights", "--from-stats", str(doc), "--shard", "0/2"])
     assert result.exit_code == 2 and "--from-stats" in result.output
+
+
+def test_cli_shard_with_class_names_does_not_warn(dataset, tmp_path):
+    folder, _ = dataset
+    names = tmp_path / "names.txt"
+    names.write_text("a\nb\nc\nd\n")
+    out = tmp_path / "s.json"
+    result = runner.invoke(
+        app, ["scan", str(folder), "--class-names", str(names), "--ignore-index", "255", "--shard", "1/2",
+              "-o", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "--shard without --num-classes" not in result.output
+    assert json.loads(out.read_text())["num_classes"] == 4

@@ -24,6 +24,8 @@ images whose ``S`` is not empty. ``reduction="sum"`` returns the unnormalised
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -49,9 +51,9 @@ def _multiclass_stats(
     x: Tensor, target: Tensor, ignore_index: int | None
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """I, P, G per image and class ``(N, C)`` and the per-(image, class) kept mask."""
-    n, c = x.shape[0], x.shape[1]
-    p = F.softmax(x, dim=1).reshape(n, c, -1)
-    t = target.reshape(n, -1)
+    n, c, m = x.shape[0], x.shape[1], math.prod(x.shape[2:])  # m explicit: N may be 0
+    p = F.softmax(x, dim=1).reshape(n, c, m)
+    t = target.reshape(n, m)
     if ignore_index is None:
         valid = None
         idx = t
@@ -77,9 +79,9 @@ def _multiclass_stats(
 def _elementwise_stats(
     x: Tensor, target: Tensor, ignore_index: float | None
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    n, c = x.shape[0], x.shape[1]
-    p = torch.sigmoid(x).reshape(n, c, -1)
-    t = target.reshape(n, c, -1)
+    n, c, m = x.shape[0], x.shape[1], math.prod(x.shape[2:])  # m explicit: N may be 0
+    p = torch.sigmoid(x).reshape(n, c, m)
+    t = target.reshape(n, c, m)
     g = t.to(x.dtype)
     if ignore_index is None:
         kept = torch.full((n, c), t.shape[2] > 0, dtype=torch.bool, device=x.device)

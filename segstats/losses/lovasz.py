@@ -17,6 +17,8 @@ float32 and float64.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -111,16 +113,16 @@ def lovasz_softmax_loss(
     check_classes(classes)
     check_multiclass(input, target)
     w = resolve_weight(weight)
-    n, c = input.shape[0], input.shape[1]
+    n, c, m = input.shape[0], input.shape[1], math.prod(input.shape[2:])  # N may be 0
     check_weight(w, c)
     check_target_values(target, c, ignore_index)
     with autocast_off(input.device):
         x = to_compute(input)
-        p = F.softmax(x, dim=1).reshape(n, c, -1)
-        t = target.reshape(n, 1, -1)
+        p = F.softmax(x, dim=1).reshape(n, c, m)
+        t = target.reshape(n, 1, m)
         if not per_image:  # one row holding every pixel of the batch
-            p = p.transpose(0, 1).reshape(1, c, -1)
-            t = t.reshape(1, 1, -1)
+            p = p.transpose(0, 1).reshape(1, c, n * m)
+            t = t.reshape(1, 1, n * m)
         classes_idx = torch.arange(c, device=t.device).view(1, c, 1)
         fg_bool = t == classes_idx
         fg = fg_bool.to(p.dtype)
@@ -209,14 +211,14 @@ def lovasz_hinge_loss(
         target = target.unsqueeze(1)
     check_same_shape(input, target)
     w = resolve_weight(weight)
-    n, c = input.shape[0], input.shape[1]
+    n, c, m = input.shape[0], input.shape[1], math.prod(input.shape[2:])  # N may be 0
     check_weight(w, c)
     with autocast_off(input.device):
-        x = to_compute(input).reshape(n, c, -1)
-        t = target.reshape(n, c, -1)
+        x = to_compute(input).reshape(n, c, m)
+        t = target.reshape(n, c, m)
         if not per_image:
-            x = x.transpose(0, 1).reshape(1, c, -1)
-            t = t.transpose(0, 1).reshape(1, c, -1)
+            x = x.transpose(0, 1).reshape(1, c, n * m)
+            t = t.transpose(0, 1).reshape(1, c, n * m)
         valid = None if ignore_index is None else t != ignore_index
         fg = (t == 1).to(x.dtype)
         errors = 1 - x * (2 * fg - 1)

@@ -80,6 +80,19 @@ def test_empty_spatial_is_zero(name):
     assert _module(name)(x, y).item() == 0.0
 
 
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_batch_is_zero_with_zero_grad(name, per_image):
+    # N = 0 (e.g. the last, empty shard of a split batch): 0.0, not a reshape error
+    x, y = _make(name, shape=(0, C, 4, 4))
+    x.requires_grad_(True)
+    extra = {"per_image": True} if per_image and "per_image" in _module(name).__dict__ else {}
+    loss = _module(name, **extra)(x, y)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("name", NAMES)
 def test_autocast_runs_in_float32(name, dtype):

@@ -159,8 +159,10 @@ def _overlap_loss(
         else:
             term = 1 - score
         if gamma != 1:
-            if gamma < 1:
-                term = term.clamp_min(torch.finfo(term.dtype).tiny)
+            # I_c and P_c are summed in different orders, so rounding can put a score a
+            # hair above 1 and the term below 0, where a fractional power is NaN; for
+            # gamma < 1 the base also stays off 0, where the derivative is infinite
+            term = term.clamp_min(torch.finfo(term.dtype).tiny if gamma < 1 else 0.0)
             term = term.pow(gamma)
         selected = (g > 0) & kept if classes == "present" else kept
         wx = weight_for(w, x)

@@ -119,3 +119,20 @@ def test_errors():
         L.dice_loss(x, y, smooth=-1.0)
     with pytest.raises(ValueError, match=r"target must have shape .*\(1, 4\)"):
         L.dice_loss(x, torch.zeros(1, 5, dtype=torch.long))
+
+
+@pytest.mark.parametrize("gamma", [1.5, 4 / 3, 0.75])
+def test_focal_tversky_near_perfect_prediction_is_finite(gamma):
+    # Confident, correct float32 predictions: I_c (a scatter_add) and P_c (a sum) are
+    # rounded differently, so FP = P - I can come out slightly negative and
+    # T_c slightly above 1; (1 - T_c) ** gamma must then be 0, not NaN.
+    gen = torch.Generator().manual_seed(55)
+    y = torch.randint(0, 3, (2, 12754), generator=gen)
+    noise = torch.randn(2, 3, 12754, generator=gen) * 0.2
+    x = (torch.nn.functional.one_hot(y, 3).permute(0, 2, 1) * 13.22 + noise).requires_grad_(True)
+    terms = L.tversky_loss(x, y, gamma=gamma, reduction="none")
+    assert torch.isfinite(terms).all() and (terms >= 0).all(), terms
+    loss = L.tversky_loss(x, y, gamma=gamma)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
+    assert loss.item() < 1e-4

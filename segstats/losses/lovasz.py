@@ -125,15 +125,16 @@ def lovasz_softmax_loss(
             t = t.reshape(1, 1, n * m)
         classes_idx = torch.arange(c, device=t.device).view(1, c, 1)
         fg_bool = t == classes_idx
+        valid = None if ignore_index is None else t != ignore_index
+        if valid is not None:  # an ignore_index in [0, C) is no class's foreground
+            fg_bool = fg_bool & valid
         fg = fg_bool.to(p.dtype)
         errors = (fg - p).abs()
-        if ignore_index is None:
-            valid = None
+        if valid is None:
             key = errors
             kept = torch.full((p.shape[0], c), p.shape[2] > 0, dtype=torch.bool,
                               device=p.device)
         else:
-            valid = t != ignore_index
             key = torch.where(valid, errors.detach(), torch.full_like(errors, -1.0))
             kept = valid.any(-1).expand(p.shape[0], c)
         losses = _lovasz_batched(errors, fg, valid, key)

@@ -66,6 +66,12 @@ def check_multiclass(input: Tensor, target: Tensor) -> None:
         )
 
 
+def as_index(target: Tensor) -> Tensor:
+    """Integer targets of any dtype (uint8 masks, int32 from numpy) as int64 indices,
+    which ``gather`` / ``scatter_add`` / ``F.cross_entropy`` require."""
+    return target if target.dtype == torch.int64 else target.long()
+
+
 def check_target_values(target: Tensor, num_classes: int, ignore_index: int | None) -> None:
     """Check that every target value is a class in ``[0, C)`` or ``ignore_index``.
 

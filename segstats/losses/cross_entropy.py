@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from segstats.losses._checks import (
+    as_index,
     autocast_off,
     check_multiclass,
     check_reduction,
@@ -80,6 +81,7 @@ def cross_entropy(
     """
     check_reduction(reduction)
     check_multiclass(input, target)
+    target = as_index(target)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     w = resolve_weight(weight)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from segstats.losses._checks import (
+    as_index,
     autocast_off,
     check_classes,
     check_multiclass,
@@ -120,6 +121,7 @@ def _overlap_loss(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "multiclass":
         check_multiclass(input, target)
+        target = as_index(target)
         if ignore_index is not None and ignore_index != int(ignore_index):
             raise ValueError(
                 f"ignore_index must be an integer in multiclass mode, got {ignore_index}"

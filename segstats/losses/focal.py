@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from segstats.losses._checks import (
+    as_index,
     autocast_off,
     check_multiclass,
     check_nonnegative,
@@ -89,6 +90,7 @@ def focal_loss(
     check_reduction(reduction)
     check_nonnegative("gamma", gamma)
     check_multiclass(input, target)
+    target = as_index(target)
     w = resolve_weight(weight)
     num_classes = input.shape[1]
     check_weight(w, num_classes)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from segstats.losses._checks import (
+    as_index,
     autocast_off,
     check_classes,
     check_multiclass,
@@ -112,6 +113,7 @@ def lovasz_softmax_loss(
     check_reduction(reduction)
     check_classes(classes)
     check_multiclass(input, target)
+    target = as_index(target)
     w = resolve_weight(weight)
     n, c, m = input.shape[0], input.shape[1], math.prod(input.shape[2:])  # N may be 0
     check_weight(w, c)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from segstats.losses._checks import (
+    as_index,
     autocast_off,
     check_multiclass,
     check_reduction,
@@ -72,6 +73,7 @@ def ohem_cross_entropy(
     """
     check_reduction(reduction)
     check_multiclass(input, target)
+    target = as_index(target)
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     if min_kept < 0:

@@ -93,6 +93,16 @@ def test_empty_batch_is_zero_with_zero_grad(name, per_image):
     assert x.grad is not None and x.grad.shape == x.shape
 
 
+@pytest.mark.parametrize("target_dtype", [torch.uint8, torch.int16, torch.int32])
+@pytest.mark.parametrize("name", [n for n in NAMES if CASES[n][3]])
+def test_any_integer_target_dtype(name, target_dtype):
+    # label masks are usually read as uint8 (or int32 from numpy): same numbers as int64
+    x, y = _make(name)
+    y[0, 0] = IGNORE
+    module = _module(name)
+    torch.testing.assert_close(module(x, y.to(target_dtype)), module(x, y))
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("name", NAMES)
 def test_autocast_runs_in_float32(name, dtype):

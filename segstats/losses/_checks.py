@@ -116,7 +116,11 @@ def check_same_shape(input: Tensor, target: Tensor) -> None:
 
 
 def check_weight(weight: Tensor | None, num_classes: int) -> None:
-    """Check that a weight vector has one entry per class."""
+    """Check that a weight vector has one entry per class, each finite and >= 0.
+
+    The values are checked on CPU tensors only (on an accelerator that would be a host
+    sync per call); a module's weights were checked when it was built.
+    """
     if weight is None:
         return
     if weight.ndim != 1 or weight.shape[0] != num_classes:
@@ -124,6 +128,12 @@ def check_weight(weight: Tensor | None, num_classes: int) -> None:
             f"weight has {weight.numel()} entries (shape {tuple(weight.shape)}) but input has "
             f"{num_classes} classes (dimension 1 of the input)"
         )
+    if weight.device.type != "cpu" or weight.is_complex():
+        return
+    if not bool(torch.isfinite(weight).all()):
+        raise ValueError(f"weight contains NaN or infinity: {weight.tolist()}")
+    if bool((weight < 0).any()):
+        raise ValueError(f"weight must be >= 0, got {weight.tolist()}")
 
 
 def compute_dtype(input: Tensor) -> torch.dtype:

@@ -91,6 +91,28 @@ def check_target_values(target: Tensor, num_classes: int, ignore_index: int | No
         )
 
 
+def check_binary_target_values(target: Tensor, ignore_index: float | None,
+                               *, hard: bool = False) -> None:
+    """Check that every target value is in ``[0, 1]`` (exactly 0 or 1 when ``hard``)
+    or ``ignore_index``. CPU tensors only, as :func:`check_target_values`."""
+    if target.device.type != "cpu" or target.numel() == 0:
+        return
+    if hard:
+        bad = (target != 0) & (target != 1)
+        allowed = "0 or 1"
+    else:
+        bad = ~((target >= 0) & (target <= 1))  # NaN is bad too
+        allowed = "in [0, 1]"
+    if ignore_index is not None:
+        bad &= target != ignore_index
+    if bool(bad.any()):
+        value = target[bad][0].item()
+        raise ValueError(
+            f"target contains {value}, which is neither {allowed} nor "
+            f"ignore_index={ignore_index}"
+        )
+
+
 def check_same_shape(input: Tensor, target: Tensor) -> None:
     """Check logits ``(N, C, *spatial)`` against float targets of the same shape."""
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):

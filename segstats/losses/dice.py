@@ -33,6 +33,7 @@ from torch import Tensor
 from segstats.losses._checks import (
     as_index,
     autocast_off,
+    check_binary_target_values,
     check_classes,
     check_multiclass,
     check_nonnegative,
@@ -130,6 +131,7 @@ def _overlap_loss(
         if mode == "binary" and target.ndim == input.ndim - 1:
             target = target.unsqueeze(1)
         check_same_shape(input, target)
+        check_binary_target_values(target, ignore_index)
         if mode == "binary" and input.shape[1] != 1:
             raise ValueError(
                 f"mode='binary' needs one channel, input shape (N, 1, *spatial); got "

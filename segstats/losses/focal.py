@@ -14,6 +14,7 @@ from torch import Tensor
 from segstats.losses._checks import (
     as_index,
     autocast_off,
+    check_binary_target_values,
     check_multiclass,
     check_nonnegative,
     check_reduction,
@@ -182,6 +183,7 @@ def binary_focal_loss(
     check_reduction(reduction)
     check_nonnegative("gamma", gamma)
     check_same_shape(input, target)
+    check_binary_target_values(target, ignore_index)
     w = resolve_weight(weight)
     check_weight(w, input.shape[1])
     with autocast_off(input.device):

@@ -26,6 +26,7 @@ from torch import Tensor
 from segstats.losses._checks import (
     as_index,
     autocast_off,
+    check_binary_target_values,
     check_classes,
     check_multiclass,
     check_reduction,
@@ -213,6 +214,7 @@ def lovasz_hinge_loss(
     if target.ndim == input.ndim - 1:
         target = target.unsqueeze(1)
     check_same_shape(input, target)
+    check_binary_target_values(target, ignore_index, hard=True)
     w = resolve_weight(weight)
     n, c, m = input.shape[0], input.shape[1], math.prod(input.shape[2:])  # N may be 0
     check_weight(w, c)

@@ -136,3 +136,15 @@ def test_focal_tversky_near_perfect_prediction_is_finite(gamma):
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
     assert loss.item() < 1e-4
+
+
+@pytest.mark.parametrize("mode", ["binary", "multilabel"])
+def test_binary_target_out_of_range_is_an_error(mode):
+    x = torch.randn(2, 1, 4, 4)
+    t = torch.randint(0, 2, (2, 1, 4, 4)).float()
+    t[1, 0, 2, 2] = 255
+    with pytest.raises(ValueError, match=r"target contains 255.*\[0, 1\]"):
+        L.dice_loss(x, t, mode=mode)
+    with pytest.raises(ValueError, match=r"target contains 255"):
+        L.TverskyLoss(mode=mode)(x, t)
+    assert torch.isfinite(L.dice_loss(x, t, mode=mode, ignore_index=255))

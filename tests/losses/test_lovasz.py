@@ -75,3 +75,16 @@ def test_softmax_ignore_index_that_is_a_class_index(per_image, classes):
     kw = {"per_image": per_image, "classes": classes, "reduction": "none"}
     torch.testing.assert_close(L.lovasz_softmax_loss(x, y, ignore_index=0, **kw),
                                L.lovasz_softmax_loss(x, y255, ignore_index=255, **kw))
+
+
+def test_hinge_target_must_be_zero_or_one():
+    x = torch.randn(2, 1, 4, 4)
+    t = torch.randint(0, 2, (2, 1, 4, 4)).float()
+    t[0, 0, 1, 1] = 255  # void label without ignore_index: was silently a negative
+    with pytest.raises(ValueError, match=r"target contains 255.*0 or 1.*ignore_index=None"):
+        L.lovasz_hinge_loss(x, t)
+    t[0, 0, 1, 1] = 0.5  # a soft label was silently a negative too
+    with pytest.raises(ValueError, match=r"target contains 0\.5"):
+        L.LovaszHingeLoss()(x, t)
+    t[0, 0, 1, 1] = 255
+    assert torch.isfinite(L.lovasz_hinge_loss(x, t, ignore_index=255))

@@ -52,7 +52,7 @@ def focal_loss(
     *,
     weight: WeightLike = None,
     gamma: float = 2.0,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
 ) -> Tensor:
     r"""Multiclass (softmax) focal loss.
@@ -124,7 +124,7 @@ class FocalLoss(WeightedLoss):
     """
 
     def __init__(self, weight: WeightLike = None, *, gamma: float = 2.0,
-                 ignore_index: int = -100, reduction: str = "mean") -> None:
+                 ignore_index: int | None = -100, reduction: str = "mean") -> None:
         super().__init__(weight)
         check_reduction(reduction)
         check_nonnegative("gamma", gamma)

@@ -26,7 +26,7 @@ def ohem_cross_entropy(
     target: Tensor,
     *,
     weight: WeightLike = None,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     threshold: float = 0.7,
     min_kept: int = 100000,
     top_k: float | None = None,
@@ -127,7 +127,7 @@ class OhemCrossEntropyLoss(WeightedLoss):
         >>> loss(x, torch.randint(0, 3, (2, 8, 8))).backward()
     """
 
-    def __init__(self, weight: WeightLike = None, *, ignore_index: int = -100,
+    def __init__(self, weight: WeightLike = None, *, ignore_index: int | None = -100,
                  threshold: float = 0.7, min_kept: int = 100000, top_k: float | None = None,
                  reduction: str = "mean") -> None:
         super().__init__(weight)

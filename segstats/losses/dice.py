@@ -5,7 +5,7 @@ All four share one pass that computes, per class ``c`` (and per image when
 
 - ``I_c = sum p_c g_c`` (multiclass: a ``scatter_add`` of the true-class probability
   into its class bin, no one-hot tensor),
-- ``P_c = sum p_c`` and ``G_c = sum g_c`` (multiclass: a ``bincount`` of the targets).
+- ``P_c = sum p_c`` and ``G_c = sum g_c`` (multiclass: an integer ``scatter_add`` of ones).
 
 ``p`` is the softmax over classes (``mode="multiclass"``) or the element-wise
 sigmoid (``"binary"``, ``"multilabel"``); ``g`` is the one-hot target (multiclass)
@@ -66,9 +66,11 @@ def _multiclass_stats(
         safe = torch.where(valid, t, torch.zeros_like(t))
     p_y = p.gather(1, safe.unsqueeze(1)).squeeze(1)  # (N, M) true-class probability
     inter = p_y.new_zeros(n, c + 1).scatter_add_(1, idx, p_y)[:, :c]
-    offsets = torch.arange(n, device=t.device).unsqueeze(1) * (c + 1)
-    counts = torch.bincount((idx + offsets).reshape(-1), minlength=n * (c + 1))
-    g = counts.view(n, c + 1)[:, :c].to(x.dtype)
+    # int64 scatter_add, not bincount: CUDA's bincount syncs with the host (it reads
+    # the input's min and max); integer counts stay exact past 2**24 pixels
+    counts = torch.zeros(n, c + 1, dtype=torch.long, device=t.device)
+    counts.scatter_add_(1, idx, torch.ones_like(idx))
+    g = counts[:, :c].to(x.dtype)
     if valid is None:
         psum = p.sum(-1)
         kept = torch.full((n, c), t.shape[1] > 0, dtype=torch.bool, device=x.device)

@@ -144,6 +144,23 @@ def test_3d_equals_flattened_2d(name):
     torch.testing.assert_close(loss3d, loss_fn(x.reshape(2, C, 12, 5), y2))
 
 
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("name", NAMES)
+def test_no_host_sync_in_forward_and_backward(name, per_image):
+    # The meta device has no data: an op whose output shape or control flow depends on
+    # the values (.item(), bincount, nonzero, masked_select ...) cannot run there, and
+    # on CUDA each of those is a host synchronisation per call. (CUDA's bincount copies
+    # the input's min and max to the host.)
+    module = _module(name)
+    extra = {"per_image": True} if per_image and "per_image" in module.__dict__ else {}
+    module = _module(name, **extra).to("meta")
+    x, y = _make(name, dtype=torch.float32)
+    x = x.to("meta").requires_grad_(True)
+    loss = module(x, y.to("meta"))
+    loss.backward()
+    assert loss.shape == () and x.grad is not None and x.grad.shape == x.shape
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_to_moves_the_weight_buffer(name):
     module = _module(name)

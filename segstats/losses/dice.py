@@ -153,13 +153,16 @@ def _overlap_loss(
         if not per_image:
             inter, psum, g = (s.sum(0, keepdim=True) for s in (inter, psum, g))
             kept = kept.any(0, keepdim=True)
+        # safe_divide: with eps = 0 a class with P = G = 0 (an image with no kept
+        # pixel) would be 0 / 0, whose NaN reaches the gradients through torch.where
         if kind == "dice":
-            score = (2 * inter + smooth) / (psum + g + smooth).clamp_min(eps)
+            score = safe_divide(2 * inter + smooth, (psum + g + smooth).clamp_min(eps))
         elif kind == "jaccard":
-            score = (inter + smooth) / (psum + g - inter + smooth).clamp_min(eps)
+            score = safe_divide(inter + smooth, (psum + g - inter + smooth).clamp_min(eps))
         else:
             fp, fn = psum - inter, g - inter
-            score = (inter + smooth) / (inter + alpha * fp + beta * fn + smooth).clamp_min(eps)
+            score = safe_divide(inter + smooth,
+                                (inter + alpha * fp + beta * fn + smooth).clamp_min(eps))
         if log_loss:
             term = -torch.log(score.clamp_min(max(eps, torch.finfo(score.dtype).tiny)))
         else:

@@ -148,3 +148,26 @@ def test_binary_target_out_of_range_is_an_error(mode):
     with pytest.raises(ValueError, match=r"target contains 255"):
         L.TverskyLoss(mode=mode)(x, t)
     assert torch.isfinite(L.dice_loss(x, t, mode=mode, ignore_index=255))
+
+
+@pytest.mark.parametrize("fn", [L.dice_loss, L.jaccard_loss, L.tversky_loss])
+@pytest.mark.parametrize("classes", ["present", "all"])
+def test_eps_zero_with_an_ignored_image_has_finite_gradients(fn, classes):
+    # eps=0 is allowed; an image with no kept pixel has P = G = I = 0, and 0 / 0 in
+    # the (unselected) branch of torch.where still sent NaN into every gradient.
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 3, (2, 4, 4))
+    y[1] = 255
+    loss = fn(x, y, ignore_index=255, eps=0.0, per_image=True, classes=classes)
+    loss.backward()
+    assert torch.isfinite(x.grad).all()
+    assert torch.equal(x.grad[1], torch.zeros_like(x.grad[1]))
+    x0 = x.detach()[:1].requires_grad_(True)
+    alone = fn(x0, y[:1], ignore_index=255, eps=0.0, per_image=True, classes=classes)
+    alone.backward()
+    torch.testing.assert_close(loss, alone)
+    torch.testing.assert_close(x.grad[:1], x0.grad)
+    x.grad = None
+    all_ignored = fn(x, torch.full_like(y, 255), ignore_index=255, eps=0.0, classes=classes)
+    all_ignored.backward()
+    assert all_ignored.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))

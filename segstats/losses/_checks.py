@@ -108,7 +108,7 @@ def check_binary_target_values(target: Tensor, ignore_index: float | None,
     if bool(bad.any()):
         value = target[bad][0].item()
         raise ValueError(
-            f"target contains {value}, which is neither {allowed} nor "
+            f"target contains {value}, which is not {allowed} and not "
             f"ignore_index={ignore_index}"
         )
 

@@ -16,8 +16,8 @@ or the float target. Then a score ``X_c`` in ``[0, 1]`` per class, a per-class t
 
 over ``S`` = the classes present in the (kept) target (``classes="present"``) or
 all classes (``"all"``). An image or batch with no kept pixel has ``S`` empty and
-loss 0. With ``per_image`` the loss is the mean of the per-image losses over the
-images whose ``S`` is not empty. ``reduction="sum"`` returns the unnormalised
+loss 0. With ``per_image`` the loss is the mean of the per-image losses over all
+images, an image with empty ``S`` counting as 0 (as in Berman et al.'s reference code). ``reduction="sum"`` returns the unnormalised
 ``sum_{c in S} w_c term_c`` (summed over images); ``"none"`` returns the terms
 ``w_c term_c`` (0 outside ``S``) with shape ``(C,)`` or ``(N, C)`` with ``per_image``.
 """
@@ -183,7 +183,8 @@ def _overlap_loss(
             return terms.sum()
         den = wsel.sum(1)
         per_row = safe_divide(terms.sum(1), den)
-        return safe_divide(per_row.sum(), (den > 0).sum().to(x.dtype))
+        # per_image: every image counts, one with empty S as 0 (Berman's reference convention)
+    return per_row.sum() / max(per_row.shape[0], 1)
 
 
 _DOC_ARGS = """

@@ -68,7 +68,8 @@ def _reduce(losses: Tensor, selected: Tensor, weight: Tensor | None, reduction: 
         return terms.sum()
     den = wsel.sum(1)
     per_row = safe_divide(terms.sum(1), den)
-    return safe_divide(per_row.sum(), (den > 0).sum().to(losses.dtype))
+    # per_image: every image counts, one with empty S as 0 (Berman's reference convention)
+    return per_row.sum() / max(per_row.shape[0], 1)
 
 
 def lovasz_softmax_loss(
@@ -87,7 +88,8 @@ def lovasz_softmax_loss(
     (softmax :math:`p`), and :math:`L_c = \bar\Delta_{J_c}(e)` (see the module
     docstring). The loss is :math:`\sum_{c \in S} w_c L_c / \sum_{c \in S} w_c` over
     ``S`` = classes present in the kept target (``"present"``) or all classes; with
-    ``per_image``, the mean over images (with non-empty ``S``) of the per-image loss.
+    ``per_image``, the mean over all images of the per-image loss (an image with empty
+    ``S`` counts as 0, as in Berman et al.'s reference code).
 
     Args:
         input: logits.

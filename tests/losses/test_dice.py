@@ -61,10 +61,10 @@ def test_per_image(logits_for):
     assert L.dice_loss(x, y, per_image=True).item() == pytest.approx(expected)
     none = L.dice_loss(x, y, per_image=True, reduction="none")
     assert none.shape == (2, 2) and none[1, 0] == 0
-    # an image with every pixel ignored does not enter the mean
+    # an image with every pixel ignored counts as 0 in the mean (Berman's convention)
     y_ign = torch.tensor([[0, 1, 1], [255, 255, 255]])
     assert L.dice_loss(x, y_ign, per_image=True, ignore_index=255).item() == pytest.approx(
-        1 - sum(D) / 2)
+        (1 - sum(D) / 2) / 2)
 
 
 def test_tversky_half_half_is_dice():
@@ -165,8 +165,9 @@ def test_eps_zero_with_an_ignored_image_has_finite_gradients(fn, classes):
     x0 = x.detach()[:1].requires_grad_(True)
     alone = fn(x0, y[:1], ignore_index=255, eps=0.0, per_image=True, classes=classes)
     alone.backward()
-    torch.testing.assert_close(loss, alone)
-    torch.testing.assert_close(x.grad[:1], x0.grad)
+    # the ignored image counts as 0 in the mean over the 2 images
+    torch.testing.assert_close(loss, alone / 2)
+    torch.testing.assert_close(x.grad[:1], x0.grad / 2)
     x.grad = None
     all_ignored = fn(x, torch.full_like(y, 255), ignore_index=255, eps=0.0, classes=classes)
     all_ignored.backward()

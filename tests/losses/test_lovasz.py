@@ -88,3 +88,13 @@ def test_hinge_target_must_be_zero_or_one():
         L.LovaszHingeLoss()(x, t)
     t[0, 0, 1, 1] = 255
     assert torch.isfinite(L.lovasz_hinge_loss(x, t, ignore_index=255))
+
+
+def test_per_image_counts_a_fully_ignored_image_as_zero():
+    # Berman's reference averages over every image; one with no kept pixel adds 0
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    y = torch.randint(0, 3, (2, 4, 4))
+    y[1] = 255
+    both = L.lovasz_softmax_loss(x, y, ignore_index=255, per_image=True)
+    alone = L.lovasz_softmax_loss(x[:1], y[:1], ignore_index=255, per_image=True)
+    torch.testing.assert_close(both, alone / 2)

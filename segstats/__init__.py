@@ -16,18 +16,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from segstats._version import __version__
+from segstats.discover import discover  # eager: the function shadows its (cheap) module
 from segstats.errors import BadInputError, NoFilesError, SegstatsError, UsageError
 
 if TYPE_CHECKING:
     from segstats.api import scan
-    from segstats.discover import discover
     from segstats.stats import DatasetStats, merge_stats
     from segstats.weights import METHODS, compute_weights
 
 # Public name -> module that defines it (imported lazily by __getattr__).
 _LAZY = {
     "scan": "segstats.api",
-    "discover": "segstats.discover",
     "DatasetStats": "segstats.stats",
     "merge_stats": "segstats.stats",
     "METHODS": "segstats.weights",

@@ -8,12 +8,14 @@ from typing import Any
 
 import numpy as np
 
+from segstats.cluster import backend_options, check_backend
 from segstats.decode import DEFAULT_MAX_PIXELS, ReadOptions
 from segstats.discover import discover
 from segstats.errors import SegstatsError, UsageError, display_path
 from segstats.histogram import LabelSpec
 from segstats.labels import check_targets, colour_table, value_map_from
 from segstats.reduce import ProgressCallback, reduce_files
+from segstats.shard import parse_shard, select_shard
 from segstats.stats import DatasetStats
 
 PathsArg = Sequence[str | os.PathLike[str]] | str | os.PathLike[str]
@@ -33,6 +35,9 @@ def scan(
     progress: ProgressCallback | None = None,
     files: Sequence[str] | None = None,
     colors: Mapping[Any, int] | Iterable[tuple[Any, int]] | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
+    shard: str | tuple[int, int] | None = None,
 ) -> DatasetStats:
     """Count every class in the label images under ``paths``, exactly.
 
@@ -54,6 +59,12 @@ def scan(
         colors: colour -> class for RGB/RGBA masks, keyed by ``(r, g, b)``, ``"r,g,b"``,
             ``"#rrggbb"`` or a packed ``r << 16 | g << 8 | b`` int (alpha is ignored);
             unmapped colours are unknown. Colour ids then go through ``value_map``.
+        backend: "local" (this machine; ``jobs`` processes) or "dask" (a Dask
+            cluster through joblib's Dask backend; see ``segstats.cluster``).
+        scheduler: Dask scheduler address, e.g. ``tcp://host:8786`` (backend
+            "dask" only; default: ``$SEGSTATS_SCHEDULER`` or the default client).
+        shard: ``"I/N"`` or ``(I, N)``: count only files ``I, I+N, I+2N, ...`` of
+            the sorted list (``segstats.shard``); merge the N documents afterwards.
 
     Returns:
         DatasetStats with exact integer counts.
@@ -81,7 +92,16 @@ def scan(
         check_targets(mapping.values(), num_classes, ignore_index, "--map")
     elif table is not None:
         check_targets((c for _, c in table), num_classes, ignore_index, "--colors")
+    check_backend(backend, scheduler, jobs)
+    shard_of = parse_shard(shard) if shard is not None else None
     label_files = list(files) if files is not None else discover(paths)
+    if shard_of is not None:
+        label_files = select_shard(label_files, *shard_of)
+        if not label_files and num_classes is None:
+            raise UsageError(
+                f"shard {shard_of[0]}/{shard_of[1]} holds no files; pass --num-classes so that "
+                "an empty shard still gives a document to merge"
+            )
     spec = LabelSpec(num_classes, ignore_index, mapping)
     totals = reduce_files(
         label_files,
@@ -90,6 +110,7 @@ def scan(
         skip_errors=skip_errors,
         options=ReadOptions(decoder=decoder, max_pixels=max_pixels, colors=table),
         progress=progress,
+        **backend_options(label_files, backend, scheduler),
     )
     if num_classes is None:
         seen = np.flatnonzero(totals.pixel_counts)

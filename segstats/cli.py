@@ -166,6 +166,21 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on err
 SkipStrictOpt = Annotated[
     bool, typer.Option("--strict", help="With --skip-errors: exit 1 when any file was skipped.")
 ]
+BackendOpt = Annotated[
+    str, typer.Option("--backend", help="local (this machine, --jobs) | dask (a Dask cluster, --scheduler).")
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: $SEGSTATS_SCHEDULER)."
+    ),
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard", help="Read only shard I of N (I/N, 0 <= I < N): files I, I+N, I+2N... of the sorted list."
+    ),
+]
 ColorsOpt = Annotated[
     str | None,
     typer.Option("--colors", help='JSON colour map for RGB/RGBA masks: {"r,g,b": class, ...}.'),
@@ -232,12 +247,15 @@ def _scan_with_messages(
     *,
     list_errors: bool = True,
     refuse_empty: bool = False,
+    backend: str = "local",
+    scheduler: str | None = None,
+    shard: str | None = None,
     **scan_options: Any,
 ) -> Any:
     from segstats.api import scan
-    from segstats.discover import discover
 
-    files = discover(paths)
+    k_known = num_classes is not None or scan_options.get("class_names") is not None
+    files = _select_files(messages, paths, shard, k_known, backend, scheduler, jobs)
     started = time.perf_counter()
     with _progress(messages, len(files)) as progress:
         stats = scan(
@@ -248,6 +266,8 @@ def _scan_with_messages(
             skip_errors=skip_errors,
             progress=progress,
             files=files,
+            backend=backend,
+            scheduler=scheduler,
             **scan_options,
         )
     elapsed = time.perf_counter() - started
@@ -268,6 +288,33 @@ def _scan_with_messages(
             f"--num-classes not given: using K = {stats.num_classes} (largest class value seen + 1)"
         )
     return stats
+
+
+def _select_files(
+    messages: Messages,
+    paths: list[str],
+    shard: str | None,
+    k_known: bool,
+    backend: str,
+    scheduler: str | None,
+    jobs: int | None,
+) -> list[str]:
+    """Check --backend/--scheduler/--jobs/--shard, discover, keep the files of ``--shard I/N``."""
+    from segstats.cluster import check_backend
+    from segstats.discover import discover
+    from segstats.shard import parse_shard, select_shard
+
+    check_backend(backend, scheduler, jobs)
+    shard_of = parse_shard(shard) if shard is not None else None
+    files = discover(paths)
+    if shard_of is None:
+        return files
+    index, count = shard_of
+    selected = select_shard(files, index, count)
+    messages.info(f"shard {index}/{count}: {len(selected):,} of {len(files):,} files")
+    if not k_known:
+        messages.warn("--shard without --num-classes: shards that infer different K cannot be merged")
+    return selected
 
 
 def _warn_absent(messages: Messages, stats: Any) -> None:
@@ -340,6 +387,9 @@ def weights_cli(
     colors: ColorsOpt = None,
     value_map: MapOpt = None,
     class_names: ClassNamesOpt = None,
+    backend: BackendOpt = "local",
+    scheduler: SchedulerOpt = None,
+    shard: ShardOpt = None,
 ) -> None:
     """Compute class weights and print them as one JSON array on stdout.
 
@@ -364,6 +414,8 @@ def weights_cli(
     if from_stats is not None:
         if paths:
             raise UsageError("give either label PATHs or --from-stats, not both")
+        if shard is not None or scheduler is not None or backend != "local":
+            raise UsageError("--shard, --backend and --scheduler apply to reading labels, not --from-stats")
         stats = DatasetStats.load(from_stats)
         if colors is not None or value_map is not None:
             raise UsageError("--colors and --map apply when reading label images, not with --from-stats")
@@ -383,8 +435,9 @@ def weights_cli(
             raise UsageError("no label PATH given (or use --from-stats STATS.json)")
         label_options = _label_options(colors, value_map, class_names)
         stats = _scan_with_messages(
-            messages, paths, num_classes, ignore_index, jobs, skip_errors, refuse_empty=True, **label_options
-        )
+            messages, paths, num_classes, ignore_index, jobs, skip_errors,
+            backend=backend, scheduler=scheduler, shard=shard, refuse_empty=True, **label_options,
+        )  # fmt: skip
     weights = compute_weights(stats, method, **options)
     _warn_absent(messages, stats)
     if output is not None:
@@ -412,6 +465,9 @@ def scan_cli(
     colors: ColorsOpt = None,
     value_map: MapOpt = None,
     class_names: ClassNamesOpt = None,
+    backend: BackendOpt = "local",
+    scheduler: SchedulerOpt = None,
+    shard: ShardOpt = None,
 ) -> None:
     """Count pixels and images per class and write the statistics document.
 
@@ -427,8 +483,9 @@ def scan_cli(
         raise UsageError("no label PATH given")
     label_options = _label_options(colors, value_map, class_names)
     stats = _scan_with_messages(
-        messages, paths, num_classes, ignore_index, jobs, skip_errors, refuse_empty=True, **label_options
-    )
+        messages, paths, num_classes, ignore_index, jobs, skip_errors,
+        backend=backend, scheduler=scheduler, shard=shard, refuse_empty=True, **label_options,
+    )  # fmt: skip
     write_output(output, stats.to_dict())
     messages.info(f"wrote {output}")
     _exit_if_strict(strict, stats)

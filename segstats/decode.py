@@ -21,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 from segstats.errors import BadInputError
 from segstats.labels import UNKNOWN_LABEL_PREFIX, ColorTable, format_colour
 from segstats.pngcheck import check_png_stream, check_png_structure
+from segstats.remote import is_remote
 
 # Image modes read as class indices (contract: 1, L, P, I;16, I).
 LABEL_MODES = frozenset({"1", "L", "P", "I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -173,6 +174,10 @@ def read_bytes(path: str) -> bytes:
     Raises:
         BadInputError: the file cannot be read (missing, permissions, a directory...).
     """
+    if is_remote(path):  # s3://, gs://, https://...: read here, on the worker, with fsspec
+        from segstats.remote import read_remote_bytes
+
+        return read_remote_bytes(path)
     try:
         with open(path, "rb") as handle:
             return handle.read()

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable, Sequence
 
 from segstats.errors import BadInputError, NoFilesError
+from segstats.remote import is_remote
 
 # Suffix searched for, in any case, when a directory is given (contract).
 LABEL_SUFFIX = ".png"
@@ -38,6 +39,8 @@ def discover(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -
 
     Each path is a label file (any suffix), a directory (searched recursively for
     ``*.png``, any case of the suffix) or a glob pattern (``**`` allowed).
+    A path with a protocol (``s3://``, ``gs://``, ``https://``, ``file://``,
+    ``memory://``...) is listed with fsspec (:mod:`segstats.remote`).
 
     Raises:
         BadInputError: a path that is neither an existing file, a directory, nor
@@ -49,7 +52,11 @@ def discover(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -
     found: set[str] = set()
     for raw in paths:
         path = os.fspath(raw)
-        if os.path.isdir(path):
+        if is_remote(path):
+            from segstats.remote import discover_remote
+
+            found.update(discover_remote(path))
+        elif os.path.isdir(path):
             found.update(_walk_directory(path))
         elif os.path.exists(path) or os.path.islink(path):
             found.add(path)

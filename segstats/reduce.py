@@ -151,6 +151,7 @@ def reduce_files(
     options: ReadOptions = ReadOptions(),
     backend: str | None = None,
     progress: ProgressCallback | None = None,
+    scheduler: str | None = None,
 ) -> Totals:
     """Count every file in ``paths`` and return the sums.
 
@@ -160,11 +161,19 @@ def reduce_files(
         jobs: worker processes (None: all cores). One job, or fewer than
             ``SERIAL_MAX_FILES`` files, runs serially in this process.
         options: how files are read (decoder, pixel limit).
-        backend: joblib backend for the parallel path (None: joblib's default).
+        backend: joblib backend for the parallel path (None: joblib's default);
+            "dask" sends every chunk to a Dask cluster (:mod:`segstats.cluster`).
+        scheduler: Dask scheduler address for backend "dask".
         skip_errors: record bad files in ``Totals.problems`` and go on; otherwise
             the first bad file raises :class:`BadInputError`.
         progress: called with the number of files just finished.
     """
+    if backend == "dask":
+        from segstats.cluster import reduce_on_dask
+
+        return reduce_on_dask(
+            paths, spec, scheduler=scheduler, skip_errors=skip_errors, options=options, progress=progress
+        )
     workers = 1 if len(paths) < SERIAL_MAX_FILES else effective_jobs(jobs)
     totals = Totals()
     if spec.num_classes is not None:

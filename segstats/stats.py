@@ -269,7 +269,7 @@ def merge_stats(parts: Sequence[DatasetStats], sources: Sequence[str] | None = N
         image_counts=sum((p.image_counts for p in parts), np.zeros(first.num_classes, np.int64)),
         image_pixels=sum((p.image_pixels for p in parts), np.zeros(first.num_classes, np.int64)),
         class_names=class_names,
-        errors=[e for p in parts for e in p.errors],
+        errors=sorted((e for p in parts for e in p.errors), key=lambda e: e["path"]),  # as scan does
         image_sizes=sizes,
         image_modes=modes,
     )

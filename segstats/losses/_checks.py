@@ -66,6 +66,12 @@ def check_multiclass(input: Tensor, target: Tensor) -> None:
         )
 
 
+def as_index(target: Tensor) -> Tensor:
+    """Integer targets of any dtype (uint8 masks, int32 from numpy) as int64 indices,
+    which ``gather`` / ``scatter_add`` / ``F.cross_entropy`` require."""
+    return target if target.dtype == torch.int64 else target.long()
+
+
 def check_target_values(target: Tensor, num_classes: int, ignore_index: int | None) -> None:
     """Check that every target value is a class in ``[0, C)`` or ``ignore_index``.
 
@@ -82,6 +88,28 @@ def check_target_values(target: Tensor, num_classes: int, ignore_index: int | No
         raise ValueError(
             f"target contains {value}, which is neither a class in [0, {num_classes}) "
             f"nor ignore_index={ignore_index}"
+        )
+
+
+def check_binary_target_values(target: Tensor, ignore_index: float | None,
+                               *, hard: bool = False) -> None:
+    """Check that every target value is in ``[0, 1]`` (exactly 0 or 1 when ``hard``)
+    or ``ignore_index``. CPU tensors only, as :func:`check_target_values`."""
+    if target.device.type != "cpu" or target.numel() == 0:
+        return
+    if hard:
+        bad = (target != 0) & (target != 1)
+        allowed = "0 or 1"
+    else:
+        bad = ~((target >= 0) & (target <= 1))  # NaN is bad too
+        allowed = "in [0, 1]"
+    if ignore_index is not None:
+        bad &= target != ignore_index
+    if bool(bad.any()):
+        value = target[bad][0].item()
+        raise ValueError(
+            f"target contains {value}, which is not {allowed} and not "
+            f"ignore_index={ignore_index}"
         )
 
 
@@ -110,7 +138,11 @@ def check_same_shape(input: Tensor, target: Tensor) -> None:
 
 
 def check_weight(weight: Tensor | None, num_classes: int) -> None:
-    """Check that a weight vector has one entry per class."""
+    """Check that a weight vector has one entry per class, each finite and >= 0.
+
+    The values are checked on CPU tensors only (on an accelerator that would be a host
+    sync per call); a module's weights were checked when it was built.
+    """
     if weight is None:
         return
     if weight.ndim != 1 or weight.shape[0] != num_classes:
@@ -118,6 +150,12 @@ def check_weight(weight: Tensor | None, num_classes: int) -> None:
             f"weight has {weight.numel()} entries (shape {tuple(weight.shape)}) but input has "
             f"{num_classes} classes (dimension 1 of the input)"
         )
+    if weight.device.type != "cpu" or weight.is_complex():
+        return
+    if not bool(torch.isfinite(weight).all()):
+        raise ValueError(f"weight contains NaN or infinity: {weight.tolist()}")
+    if bool((weight < 0).any()):
+        raise ValueError(f"weight must be >= 0, got {weight.tolist()}")
 
 
 def compute_dtype(input: Tensor) -> torch.dtype:

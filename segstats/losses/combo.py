@@ -55,7 +55,7 @@ def combo_loss(
     *,
     terms: Mapping[str, float],
     weight: WeightLike = None,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Tensor:
     r"""Weighted sum of multiclass losses: :math:`L = \sum_k \lambda_k L_k`.
@@ -110,7 +110,7 @@ class ComboLoss(WeightedLoss):
     """
 
     def __init__(self, terms: Mapping[str, float], weight: WeightLike = None, *,
-                 ignore_index: int = -100,
+                 ignore_index: int | None = -100,
                  options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         super().__init__(weight)
         _check_terms(terms, options)

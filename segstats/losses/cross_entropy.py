@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from segstats.losses._checks import (
+    as_index,
     autocast_off,
     check_multiclass,
     check_reduction,
@@ -42,7 +43,7 @@ def cross_entropy(
     target: Tensor,
     *,
     weight: WeightLike = None,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
 ) -> Tensor:
@@ -61,7 +62,7 @@ def cross_entropy(
         input: logits.
         target: class indices in ``[0, C)`` or ``ignore_index``.
         weight: per-class weights: tensor, sequence or a ``segstats weights`` file.
-        ignore_index: target value that contributes nothing.
+        ignore_index: target value that contributes nothing (None: no value is ignored).
         label_smoothing: in ``[0, 1]``, as in PyTorch.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
 
@@ -80,19 +81,22 @@ def cross_entropy(
     """
     check_reduction(reduction)
     check_multiclass(input, target)
+    target = as_index(target)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
     w = resolve_weight(weight)
     num_classes = input.shape[1]
     check_weight(w, num_classes)
     check_target_values(target, num_classes, ignore_index)
+    # torch takes only an int; with None every target value was checked to be a class
+    torch_ignore = -100 if ignore_index is None else ignore_index
     with autocast_off(input.device):
         x = to_compute(input)
         w = weight_for(w, x)
         if reduction == "none":
-            return F.cross_entropy(x, target, weight=w, ignore_index=ignore_index,
+            return F.cross_entropy(x, target, weight=w, ignore_index=torch_ignore,
                                    label_smoothing=label_smoothing, reduction="none")
-        total = F.cross_entropy(x, target, weight=w, ignore_index=ignore_index,
+        total = F.cross_entropy(x, target, weight=w, ignore_index=torch_ignore,
                                 label_smoothing=label_smoothing, reduction="sum")
         if reduction == "sum":
             return total
@@ -111,7 +115,7 @@ class CrossEntropyLoss(WeightedLoss):
         >>> loss(x, y).backward()
     """
 
-    def __init__(self, weight: WeightLike = None, *, ignore_index: int = -100,
+    def __init__(self, weight: WeightLike = None, *, ignore_index: int | None = -100,
                  label_smoothing: float = 0.0, reduction: str = "mean") -> None:
         super().__init__(weight)
         check_reduction(reduction)

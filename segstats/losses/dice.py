@@ -5,7 +5,7 @@ All four share one pass that computes, per class ``c`` (and per image when
 
 - ``I_c = sum p_c g_c`` (multiclass: a ``scatter_add`` of the true-class probability
   into its class bin, no one-hot tensor),
-- ``P_c = sum p_c`` and ``G_c = sum g_c`` (multiclass: a ``bincount`` of the targets).
+- ``P_c = sum p_c`` and ``G_c = sum g_c`` (multiclass: an integer ``scatter_add`` of ones).
 
 ``p`` is the softmax over classes (``mode="multiclass"``) or the element-wise
 sigmoid (``"binary"``, ``"multilabel"``); ``g`` is the one-hot target (multiclass)
@@ -16,20 +16,24 @@ or the float target. Then a score ``X_c`` in ``[0, 1]`` per class, a per-class t
 
 over ``S`` = the classes present in the (kept) target (``classes="present"``) or
 all classes (``"all"``). An image or batch with no kept pixel has ``S`` empty and
-loss 0. With ``per_image`` the loss is the mean of the per-image losses over the
-images whose ``S`` is not empty. ``reduction="sum"`` returns the unnormalised
+loss 0. With ``per_image`` the loss is the mean of the per-image losses over all
+images, an image with empty ``S`` counting as 0 (as in Berman et al.'s reference code). ``reduction="sum"`` returns the unnormalised
 ``sum_{c in S} w_c term_c`` (summed over images); ``"none"`` returns the terms
 ``w_c term_c`` (0 outside ``S``) with shape ``(C,)`` or ``(N, C)`` with ``per_image``.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from segstats.losses._checks import (
+    as_index,
     autocast_off,
+    check_binary_target_values,
     check_classes,
     check_multiclass,
     check_nonnegative,
@@ -49,9 +53,9 @@ def _multiclass_stats(
     x: Tensor, target: Tensor, ignore_index: int | None
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """I, P, G per image and class ``(N, C)`` and the per-(image, class) kept mask."""
-    n, c = x.shape[0], x.shape[1]
-    p = F.softmax(x, dim=1).reshape(n, c, -1)
-    t = target.reshape(n, -1)
+    n, c, m = x.shape[0], x.shape[1], math.prod(x.shape[2:])  # m explicit: N may be 0
+    p = F.softmax(x, dim=1).reshape(n, c, m)
+    t = target.reshape(n, m)
     if ignore_index is None:
         valid = None
         idx = t
@@ -62,9 +66,11 @@ def _multiclass_stats(
         safe = torch.where(valid, t, torch.zeros_like(t))
     p_y = p.gather(1, safe.unsqueeze(1)).squeeze(1)  # (N, M) true-class probability
     inter = p_y.new_zeros(n, c + 1).scatter_add_(1, idx, p_y)[:, :c]
-    offsets = torch.arange(n, device=t.device).unsqueeze(1) * (c + 1)
-    counts = torch.bincount((idx + offsets).reshape(-1), minlength=n * (c + 1))
-    g = counts.view(n, c + 1)[:, :c].to(x.dtype)
+    # int64 scatter_add, not bincount: CUDA's bincount syncs with the host (it reads
+    # the input's min and max); integer counts stay exact past 2**24 pixels
+    counts = torch.zeros(n, c + 1, dtype=torch.long, device=t.device)
+    counts.scatter_add_(1, idx, torch.ones_like(idx))
+    g = counts[:, :c].to(x.dtype)
     if valid is None:
         psum = p.sum(-1)
         kept = torch.full((n, c), t.shape[1] > 0, dtype=torch.bool, device=x.device)
@@ -77,9 +83,9 @@ def _multiclass_stats(
 def _elementwise_stats(
     x: Tensor, target: Tensor, ignore_index: float | None
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    n, c = x.shape[0], x.shape[1]
-    p = torch.sigmoid(x).reshape(n, c, -1)
-    t = target.reshape(n, c, -1)
+    n, c, m = x.shape[0], x.shape[1], math.prod(x.shape[2:])  # m explicit: N may be 0
+    p = torch.sigmoid(x).reshape(n, c, m)
+    t = target.reshape(n, c, m)
     g = t.to(x.dtype)
     if ignore_index is None:
         kept = torch.full((n, c), t.shape[2] > 0, dtype=torch.bool, device=x.device)
@@ -118,6 +124,7 @@ def _overlap_loss(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "multiclass":
         check_multiclass(input, target)
+        target = as_index(target)
         if ignore_index is not None and ignore_index != int(ignore_index):
             raise ValueError(
                 f"ignore_index must be an integer in multiclass mode, got {ignore_index}"
@@ -126,6 +133,7 @@ def _overlap_loss(
         if mode == "binary" and target.ndim == input.ndim - 1:
             target = target.unsqueeze(1)
         check_same_shape(input, target)
+        check_binary_target_values(target, ignore_index)
         if mode == "binary" and input.shape[1] != 1:
             raise ValueError(
                 f"mode='binary' needs one channel, input shape (N, 1, *spatial); got "
@@ -145,20 +153,25 @@ def _overlap_loss(
         if not per_image:
             inter, psum, g = (s.sum(0, keepdim=True) for s in (inter, psum, g))
             kept = kept.any(0, keepdim=True)
+        # safe_divide: with eps = 0 a class with P = G = 0 (an image with no kept
+        # pixel) would be 0 / 0, whose NaN reaches the gradients through torch.where
         if kind == "dice":
-            score = (2 * inter + smooth) / (psum + g + smooth).clamp_min(eps)
+            score = safe_divide(2 * inter + smooth, (psum + g + smooth).clamp_min(eps))
         elif kind == "jaccard":
-            score = (inter + smooth) / (psum + g - inter + smooth).clamp_min(eps)
+            score = safe_divide(inter + smooth, (psum + g - inter + smooth).clamp_min(eps))
         else:
             fp, fn = psum - inter, g - inter
-            score = (inter + smooth) / (inter + alpha * fp + beta * fn + smooth).clamp_min(eps)
+            score = safe_divide(inter + smooth,
+                                (inter + alpha * fp + beta * fn + smooth).clamp_min(eps))
         if log_loss:
             term = -torch.log(score.clamp_min(max(eps, torch.finfo(score.dtype).tiny)))
         else:
             term = 1 - score
         if gamma != 1:
-            if gamma < 1:
-                term = term.clamp_min(torch.finfo(term.dtype).tiny)
+            # I_c and P_c are summed in different orders, so rounding can put a score a
+            # hair above 1 and the term below 0, where a fractional power is NaN; for
+            # gamma < 1 the base also stays off 0, where the derivative is infinite
+            term = term.clamp_min(torch.finfo(term.dtype).tiny if gamma < 1 else 0.0)
             term = term.pow(gamma)
         selected = (g > 0) & kept if classes == "present" else kept
         wx = weight_for(w, x)
@@ -170,7 +183,8 @@ def _overlap_loss(
             return terms.sum()
         den = wsel.sum(1)
         per_row = safe_divide(terms.sum(1), den)
-        return safe_divide(per_row.sum(), (den > 0).sum().to(x.dtype))
+        # per_image: every image counts, one with empty S as 0 (Berman's reference convention)
+    return per_row.sum() / max(per_row.shape[0], 1)
 
 
 _DOC_ARGS = """

@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from segstats.losses._checks import (
+    as_index,
     autocast_off,
+    check_binary_target_values,
     check_multiclass,
     check_nonnegative,
     check_reduction,
@@ -50,7 +52,7 @@ def focal_loss(
     *,
     weight: WeightLike = None,
     gamma: float = 2.0,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     reduction: str = "mean",
 ) -> Tensor:
     r"""Multiclass (softmax) focal loss.
@@ -89,6 +91,7 @@ def focal_loss(
     check_reduction(reduction)
     check_nonnegative("gamma", gamma)
     check_multiclass(input, target)
+    target = as_index(target)
     w = resolve_weight(weight)
     num_classes = input.shape[1]
     check_weight(w, num_classes)
@@ -121,7 +124,7 @@ class FocalLoss(WeightedLoss):
     """
 
     def __init__(self, weight: WeightLike = None, *, gamma: float = 2.0,
-                 ignore_index: int = -100, reduction: str = "mean") -> None:
+                 ignore_index: int | None = -100, reduction: str = "mean") -> None:
         super().__init__(weight)
         check_reduction(reduction)
         check_nonnegative("gamma", gamma)
@@ -180,6 +183,7 @@ def binary_focal_loss(
     check_reduction(reduction)
     check_nonnegative("gamma", gamma)
     check_same_shape(input, target)
+    check_binary_target_values(target, ignore_index)
     w = resolve_weight(weight)
     check_weight(w, input.shape[1])
     with autocast_off(input.device):

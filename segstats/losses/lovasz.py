@@ -17,12 +17,16 @@ float32 and float64.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from segstats.losses._checks import (
+    as_index,
     autocast_off,
+    check_binary_target_values,
     check_classes,
     check_multiclass,
     check_reduction,
@@ -64,7 +68,8 @@ def _reduce(losses: Tensor, selected: Tensor, weight: Tensor | None, reduction: 
         return terms.sum()
     den = wsel.sum(1)
     per_row = safe_divide(terms.sum(1), den)
-    return safe_divide(per_row.sum(), (den > 0).sum().to(losses.dtype))
+    # per_image: every image counts, one with empty S as 0 (Berman's reference convention)
+    return per_row.sum() / max(per_row.shape[0], 1)
 
 
 def lovasz_softmax_loss(
@@ -83,7 +88,8 @@ def lovasz_softmax_loss(
     (softmax :math:`p`), and :math:`L_c = \bar\Delta_{J_c}(e)` (see the module
     docstring). The loss is :math:`\sum_{c \in S} w_c L_c / \sum_{c \in S} w_c` over
     ``S`` = classes present in the kept target (``"present"``) or all classes; with
-    ``per_image``, the mean over images (with non-empty ``S``) of the per-image loss.
+    ``per_image``, the mean over all images of the per-image loss (an image with empty
+    ``S`` counts as 0, as in Berman et al.'s reference code).
 
     Args:
         input: logits.
@@ -110,28 +116,30 @@ def lovasz_softmax_loss(
     check_reduction(reduction)
     check_classes(classes)
     check_multiclass(input, target)
+    target = as_index(target)
     w = resolve_weight(weight)
-    n, c = input.shape[0], input.shape[1]
+    n, c, m = input.shape[0], input.shape[1], math.prod(input.shape[2:])  # N may be 0
     check_weight(w, c)
     check_target_values(target, c, ignore_index)
     with autocast_off(input.device):
         x = to_compute(input)
-        p = F.softmax(x, dim=1).reshape(n, c, -1)
-        t = target.reshape(n, 1, -1)
+        p = F.softmax(x, dim=1).reshape(n, c, m)
+        t = target.reshape(n, 1, m)
         if not per_image:  # one row holding every pixel of the batch
-            p = p.transpose(0, 1).reshape(1, c, -1)
-            t = t.reshape(1, 1, -1)
+            p = p.transpose(0, 1).reshape(1, c, n * m)
+            t = t.reshape(1, 1, n * m)
         classes_idx = torch.arange(c, device=t.device).view(1, c, 1)
         fg_bool = t == classes_idx
+        valid = None if ignore_index is None else t != ignore_index
+        if valid is not None:  # an ignore_index in [0, C) is no class's foreground
+            fg_bool = fg_bool & valid
         fg = fg_bool.to(p.dtype)
         errors = (fg - p).abs()
-        if ignore_index is None:
-            valid = None
+        if valid is None:
             key = errors
             kept = torch.full((p.shape[0], c), p.shape[2] > 0, dtype=torch.bool,
                               device=p.device)
         else:
-            valid = t != ignore_index
             key = torch.where(valid, errors.detach(), torch.full_like(errors, -1.0))
             kept = valid.any(-1).expand(p.shape[0], c)
         losses = _lovasz_batched(errors, fg, valid, key)
@@ -208,15 +216,16 @@ def lovasz_hinge_loss(
     if target.ndim == input.ndim - 1:
         target = target.unsqueeze(1)
     check_same_shape(input, target)
+    check_binary_target_values(target, ignore_index, hard=True)
     w = resolve_weight(weight)
-    n, c = input.shape[0], input.shape[1]
+    n, c, m = input.shape[0], input.shape[1], math.prod(input.shape[2:])  # N may be 0
     check_weight(w, c)
     with autocast_off(input.device):
-        x = to_compute(input).reshape(n, c, -1)
-        t = target.reshape(n, c, -1)
+        x = to_compute(input).reshape(n, c, m)
+        t = target.reshape(n, c, m)
         if not per_image:
-            x = x.transpose(0, 1).reshape(1, c, -1)
-            t = t.transpose(0, 1).reshape(1, c, -1)
+            x = x.transpose(0, 1).reshape(1, c, n * m)
+            t = t.transpose(0, 1).reshape(1, c, n * m)
         valid = None if ignore_index is None else t != ignore_index
         fg = (t == 1).to(x.dtype)
         errors = 1 - x * (2 * fg - 1)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from segstats.losses._checks import (
+    as_index,
     autocast_off,
     check_multiclass,
     check_reduction,
@@ -25,7 +26,7 @@ def ohem_cross_entropy(
     target: Tensor,
     *,
     weight: WeightLike = None,
-    ignore_index: int = -100,
+    ignore_index: int | None = -100,
     threshold: float = 0.7,
     min_kept: int = 100000,
     top_k: float | None = None,
@@ -72,6 +73,7 @@ def ohem_cross_entropy(
     """
     check_reduction(reduction)
     check_multiclass(input, target)
+    target = as_index(target)
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     if min_kept < 0:
@@ -125,7 +127,7 @@ class OhemCrossEntropyLoss(WeightedLoss):
         >>> loss(x, torch.randint(0, 3, (2, 8, 8))).backward()
     """
 
-    def __init__(self, weight: WeightLike = None, *, ignore_index: int = -100,
+    def __init__(self, weight: WeightLike = None, *, ignore_index: int | None = -100,
                  threshold: float = 0.7, min_kept: int = 100000, top_k: float | None = None,
                  reduction: str = "mean") -> None:
         super().__init__(weight)

@@ -80,6 +80,29 @@ def test_empty_spatial_is_zero(name):
     assert _module(name)(x, y).item() == 0.0
 
 
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_batch_is_zero_with_zero_grad(name, per_image):
+    # N = 0 (e.g. the last, empty shard of a split batch): 0.0, not a reshape error
+    x, y = _make(name, shape=(0, C, 4, 4))
+    x.requires_grad_(True)
+    extra = {"per_image": True} if per_image and "per_image" in _module(name).__dict__ else {}
+    loss = _module(name, **extra)(x, y)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert x.grad is not None and x.grad.shape == x.shape
+
+
+@pytest.mark.parametrize("target_dtype", [torch.uint8, torch.int16, torch.int32])
+@pytest.mark.parametrize("name", [n for n in NAMES if CASES[n][3]])
+def test_any_integer_target_dtype(name, target_dtype):
+    # label masks are usually read as uint8 (or int32 from numpy): same numbers as int64
+    x, y = _make(name)
+    y[0, 0] = IGNORE
+    module = _module(name)
+    torch.testing.assert_close(module(x, y.to(target_dtype)), module(x, y))
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("name", NAMES)
 def test_autocast_runs_in_float32(name, dtype):
@@ -119,6 +142,23 @@ def test_3d_equals_flattened_2d(name):
     loss3d = loss_fn(x, y)
     y2 = y.reshape(*y.shape[:-3], 12, 5) if y.ndim == 4 else y.reshape(2, C, 12, 5)
     torch.testing.assert_close(loss3d, loss_fn(x.reshape(2, C, 12, 5), y2))
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("name", NAMES)
+def test_no_host_sync_in_forward_and_backward(name, per_image):
+    # The meta device has no data: an op whose output shape or control flow depends on
+    # the values (.item(), bincount, nonzero, masked_select ...) cannot run there, and
+    # on CUDA each of those is a host synchronisation per call. (CUDA's bincount copies
+    # the input's min and max to the host.)
+    module = _module(name)
+    extra = {"per_image": True} if per_image and "per_image" in module.__dict__ else {}
+    module = _module(name, **extra).to("meta")
+    x, y = _make(name, dtype=torch.float32)
+    x = x.to("meta").requires_grad_(True)
+    loss = module(x, y.to("meta"))
+    loss.backward()
+    assert loss.shape == () and x.grad is not None and x.grad.shape == x.shape
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -50,3 +50,21 @@ def test_errors():
         L.cross_entropy(x, torch.zeros(2, 4, dtype=torch.long), label_smoothing=2.0)
     with pytest.raises(ValueError, match=r"shape \(N, C, \*spatial\)"):
         L.cross_entropy(torch.randn(3), torch.zeros(3, dtype=torch.long))
+
+
+def test_ignore_index_none_means_nothing_is_ignored():
+    # None is the Dice family's default and what a config writes for "no void label";
+    # F.cross_entropy only takes an int, so cross_entropy raised TypeError and
+    # ComboLoss(ignore_index=None) with a CE term could not be used at all.
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    y = torch.randint(0, 3, (2, 4, 5))
+    w = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    for reduction in ("mean", "sum", "none"):
+        torch.testing.assert_close(
+            L.CrossEntropyLoss(weight=w, ignore_index=None, reduction=reduction)(x, y),
+            F.cross_entropy(x, y, weight=w, reduction=reduction))
+    combo = L.ComboLoss({"ce": 1.0, "dice": 1.0}, weight=w, ignore_index=None)
+    torch.testing.assert_close(combo(x, y), F.cross_entropy(x, y, weight=w)
+                               + L.dice_loss(x, y, weight=w))
+    with pytest.raises(ValueError, match="target contains -100"):
+        L.cross_entropy(x, torch.full((2, 4, 5), -100), ignore_index=None)

@@ -61,10 +61,10 @@ def test_per_image(logits_for):
     assert L.dice_loss(x, y, per_image=True).item() == pytest.approx(expected)
     none = L.dice_loss(x, y, per_image=True, reduction="none")
     assert none.shape == (2, 2) and none[1, 0] == 0
-    # an image with every pixel ignored does not enter the mean
+    # an image with every pixel ignored counts as 0 in the mean (Berman's convention)
     y_ign = torch.tensor([[0, 1, 1], [255, 255, 255]])
     assert L.dice_loss(x, y_ign, per_image=True, ignore_index=255).item() == pytest.approx(
-        1 - sum(D) / 2)
+        (1 - sum(D) / 2) / 2)
 
 
 def test_tversky_half_half_is_dice():
@@ -119,3 +119,56 @@ def test_errors():
         L.dice_loss(x, y, smooth=-1.0)
     with pytest.raises(ValueError, match=r"target must have shape .*\(1, 4\)"):
         L.dice_loss(x, torch.zeros(1, 5, dtype=torch.long))
+
+
+@pytest.mark.parametrize("gamma", [1.5, 4 / 3, 0.75])
+def test_focal_tversky_near_perfect_prediction_is_finite(gamma):
+    # Confident, correct float32 predictions: I_c (a scatter_add) and P_c (a sum) are
+    # rounded differently, so FP = P - I can come out slightly negative and
+    # T_c slightly above 1; (1 - T_c) ** gamma must then be 0, not NaN.
+    gen = torch.Generator().manual_seed(55)
+    y = torch.randint(0, 3, (2, 12754), generator=gen)
+    noise = torch.randn(2, 3, 12754, generator=gen) * 0.2
+    x = (torch.nn.functional.one_hot(y, 3).permute(0, 2, 1) * 13.22 + noise).requires_grad_(True)
+    terms = L.tversky_loss(x, y, gamma=gamma, reduction="none")
+    assert torch.isfinite(terms).all() and (terms >= 0).all(), terms
+    loss = L.tversky_loss(x, y, gamma=gamma)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(x.grad).all()
+    assert loss.item() < 1e-4
+
+
+@pytest.mark.parametrize("mode", ["binary", "multilabel"])
+def test_binary_target_out_of_range_is_an_error(mode):
+    x = torch.randn(2, 1, 4, 4)
+    t = torch.randint(0, 2, (2, 1, 4, 4)).float()
+    t[1, 0, 2, 2] = 255
+    with pytest.raises(ValueError, match=r"target contains 255.*\[0, 1\]"):
+        L.dice_loss(x, t, mode=mode)
+    with pytest.raises(ValueError, match=r"target contains 255"):
+        L.TverskyLoss(mode=mode)(x, t)
+    assert torch.isfinite(L.dice_loss(x, t, mode=mode, ignore_index=255))
+
+
+@pytest.mark.parametrize("fn", [L.dice_loss, L.jaccard_loss, L.tversky_loss])
+@pytest.mark.parametrize("classes", ["present", "all"])
+def test_eps_zero_with_an_ignored_image_has_finite_gradients(fn, classes):
+    # eps=0 is allowed; an image with no kept pixel has P = G = I = 0, and 0 / 0 in
+    # the (unselected) branch of torch.where still sent NaN into every gradient.
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 3, (2, 4, 4))
+    y[1] = 255
+    loss = fn(x, y, ignore_index=255, eps=0.0, per_image=True, classes=classes)
+    loss.backward()
+    assert torch.isfinite(x.grad).all()
+    assert torch.equal(x.grad[1], torch.zeros_like(x.grad[1]))
+    x0 = x.detach()[:1].requires_grad_(True)
+    alone = fn(x0, y[:1], ignore_index=255, eps=0.0, per_image=True, classes=classes)
+    alone.backward()
+    # the ignored image counts as 0 in the mean over the 2 images
+    torch.testing.assert_close(loss, alone / 2)
+    torch.testing.assert_close(x.grad[:1], x0.grad / 2)
+    x.grad = None
+    all_ignored = fn(x, torch.full_like(y, 255), ignore_index=255, eps=0.0, classes=classes)
+    all_ignored.backward()
+    assert all_ignored.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))

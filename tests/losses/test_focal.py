@@ -107,3 +107,21 @@ def test_errors():
         L.FocalLoss(gamma=-1.0)
     with pytest.raises(ValueError, match=r"shape of input \(1, 2, 3\)"):
         L.binary_focal_loss(torch.randn(1, 2, 3), torch.rand(1, 3))
+
+
+def test_binary_target_out_of_range_is_an_error():
+    # a 255 "void" label without ignore_index=255 gave a loss of about -1e8
+    x = torch.randn(2, 1, 4, 4)
+    t = torch.randint(0, 2, (2, 1, 4, 4)).float()
+    t[0, 0, 0, 0] = 255
+    with pytest.raises(ValueError, match=r"target contains 255.*\[0, 1\].*ignore_index=None"):
+        L.binary_focal_loss(x, t)
+    t[0, 0, 0, 0] = -0.5
+    with pytest.raises(ValueError, match=r"target contains -0\.5"):
+        L.BinaryFocalLoss()(x, t)
+    t[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"target contains nan"):
+        L.binary_focal_loss(x, t)
+    t[0, 0, 0, 0] = 255
+    assert torch.isfinite(L.binary_focal_loss(x, t, ignore_index=255))
+    assert torch.isfinite(L.binary_focal_loss(x, t.clamp(max=1) * 0.3))  # soft targets

@@ -60,3 +60,41 @@ def test_no_python_loop_float64_and_large_c():
     loss = L.lovasz_softmax_loss(x, y, per_image=True)
     loss.backward()
     assert loss.dtype == torch.float64 and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("per_image", [False, True])
+@pytest.mark.parametrize("classes", ["present", "all"])
+def test_softmax_ignore_index_that_is_a_class_index(per_image, classes):
+    # ignore_index=0 (a "void = 0" dataset) must ignore those pixels exactly as
+    # ignore_index=255 does: they are no class's foreground, not even class 0's.
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    y = torch.randint(1, 3, (2, 4, 5))
+    y[0, 0] = 0
+    y[1, :, :2] = 0
+    y255 = torch.where(y == 0, 255, y)
+    kw = {"per_image": per_image, "classes": classes, "reduction": "none"}
+    torch.testing.assert_close(L.lovasz_softmax_loss(x, y, ignore_index=0, **kw),
+                               L.lovasz_softmax_loss(x, y255, ignore_index=255, **kw))
+
+
+def test_hinge_target_must_be_zero_or_one():
+    x = torch.randn(2, 1, 4, 4)
+    t = torch.randint(0, 2, (2, 1, 4, 4)).float()
+    t[0, 0, 1, 1] = 255  # void label without ignore_index: was silently a negative
+    with pytest.raises(ValueError, match=r"target contains 255.*0 or 1.*ignore_index=None"):
+        L.lovasz_hinge_loss(x, t)
+    t[0, 0, 1, 1] = 0.5  # a soft label was silently a negative too
+    with pytest.raises(ValueError, match=r"target contains 0\.5"):
+        L.LovaszHingeLoss()(x, t)
+    t[0, 0, 1, 1] = 255
+    assert torch.isfinite(L.lovasz_hinge_loss(x, t, ignore_index=255))
+
+
+def test_per_image_counts_a_fully_ignored_image_as_zero():
+    # Berman's reference averages over every image; one with no kept pixel adds 0
+    x = torch.randn(2, 3, 4, 4, dtype=torch.float64)
+    y = torch.randint(0, 3, (2, 4, 4))
+    y[1] = 255
+    both = L.lovasz_softmax_loss(x, y, ignore_index=255, per_image=True)
+    alone = L.lovasz_softmax_loss(x[:1], y[:1], ignore_index=255, per_image=True)
+    torch.testing.assert_close(both, alone / 2)

@@ -155,3 +155,23 @@ def test_bad_tensor_values():
         L.DiceLoss(weight=torch.ones(2, 2))
     with pytest.raises(ValueError, match="sequence of numbers"):
         L.DiceLoss(weight=3.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [L.cross_entropy, L.focal_loss, L.dice_loss, L.jaccard_loss, L.tversky_loss,
+     L.lovasz_softmax_loss, L.ohem_cross_entropy],
+)
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [([1.0, -0.5, 1.0], r">= 0.*-0\.5"), ([1.0, float("nan"), 1.0], "NaN or infinity"),
+     ([1.0, float("inf"), 1.0], "NaN or infinity")],
+)
+def test_functional_tensor_weight_values_are_checked(fn, bad, message):
+    # a NaN weight made the mean 0.0 silently, a negative one a loss that rewards errors
+    x = torch.randn(2, 3, 4, 4)
+    y = torch.randint(0, 3, (2, 4, 4))
+    with pytest.raises(ValueError, match=message):
+        fn(x, y, weight=torch.tensor(bad))
+    with pytest.raises(ValueError, match=message):
+        L.binary_focal_loss(x, (y[:, None] == 1).expand_as(x).float(), weight=torch.tensor(bad))

@@ -28,6 +28,8 @@ LABEL_FORMATS = frozenset({"PNG", "TIFF"})
 DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
 # Largest value counted with a dense bincount for 32-bit images; above, np.unique.
 DENSE_BINCOUNT_LIMIT = 1 << 20
+# Decoder choices: fast path where it applies (else Pillow), fast path only, Pillow only.
+DECODERS = ("auto", "fast", "pillow")
 
 IntArray = npt.NDArray[np.int64]
 
@@ -114,6 +116,12 @@ class ReadOptions:
     decoder: str = "auto"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
 
+    def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            from segstats.errors import UsageError
+
+            raise UsageError(f"unknown decoder {self.decoder!r}; choose one of {', '.join(DECODERS)}")
+
 
 def read_bytes(path: str) -> bytes:
     """The whole file, opened for reading only.
@@ -141,11 +149,21 @@ def decode_histogram(data: bytes, path: str, options: ReadOptions = ReadOptions(
         path: the file's name, used in error messages only.
         options: decoder choice and pixel limit.
 
+    The ``fast`` decoder (:mod:`segstats.fastpng`) reads 8-bit L/P and 16-bit
+    grayscale PNGs; under ``auto`` every other file, or every file when numba
+    is missing, goes to Pillow. Both paths give identical histograms.
+
     Raises:
         BadInputError: truncated, corrupt or non-label image, or over the pixel limit.
     """
     if not data:
         raise BadInputError(path, "empty file (0 bytes)")
+    if options.decoder != "pillow":
+        from segstats.fastpng import read_fast
+
+        histogram = read_fast(data, path, options.max_pixels, required=options.decoder == "fast")
+        if histogram is not None:
+            return histogram
     return _decode_with_pillow(data, path, options.max_pixels)
 
 

@@ -144,6 +144,13 @@ SkipErrorsOpt = Annotated[
     bool,
     typer.Option("--skip-errors", help="Skip bad files, list them under 'errors' and go on."),
 ]
+DecoderOpt = Annotated[
+    str,
+    typer.Option(
+        "--decoder",
+        help="auto (fast PNG reader where it applies, else Pillow) | fast (fast reader only) | pillow.",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on errors (or set {DEBUG_ENV}=1).")]
 
@@ -183,6 +190,7 @@ def _scan_with_messages(
     ignore_index: int | None,
     jobs: int | None,
     skip_errors: bool,
+    decoder: str = "auto",
 ) -> Any:
     from segstats.api import scan
     from segstats.discover import discover
@@ -198,6 +206,7 @@ def _scan_with_messages(
             skip_errors=skip_errors,
             progress=progress,
             files=files,
+            decoder=decoder,
         )
     elapsed = time.perf_counter() - started
     rate = stats.num_images / elapsed if elapsed > 0 else float("inf")
@@ -265,6 +274,7 @@ def weights_cli(
         typer.Option("--format", help="json | list | pt | npy | yaml (default: from the --output suffix)."),
     ] = None,
     skip_errors: SkipErrorsOpt = False,
+    decoder: DecoderOpt = "auto",
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -301,7 +311,7 @@ def weights_cli(
     else:
         if not paths:
             raise UsageError("no label PATH given (or use --from-stats STATS.json)")
-        stats = _scan_with_messages(messages, paths, num_classes, ignore_index, jobs, skip_errors)
+        stats = _scan_with_messages(messages, paths, num_classes, ignore_index, jobs, skip_errors, decoder)
     weights = compute_weights(stats, method, **options)
     _warn_absent(messages, stats)
     if output is not None:
@@ -322,6 +332,7 @@ def scan_cli(
     ignore_index: IgnoreIndexOpt = None,
     jobs: JobsOpt = None,
     skip_errors: SkipErrorsOpt = False,
+    decoder: DecoderOpt = "auto",
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -337,7 +348,7 @@ def scan_cli(
         raise UsageError(f"{output}: the statistics document is JSON; use a .json file")
     if not paths:
         raise UsageError("no label PATH given")
-    stats = _scan_with_messages(messages, paths, num_classes, ignore_index, jobs, skip_errors)
+    stats = _scan_with_messages(messages, paths, num_classes, ignore_index, jobs, skip_errors, decoder)
     write_output(output, stats.to_dict())
     messages.info(f"wrote {output}")
 

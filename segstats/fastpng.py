@@ -63,6 +63,8 @@ SUPPORTED_KINDS = {(8, 0): 1, (8, 3): 1, (16, 0): 2}
 VALID_BIT_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
 # Critical chunks this reader understands; another critical chunk means "let Pillow decide".
 KNOWN_CRITICAL = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
+# Largest inflated/compressed size ratio deflate can reach (about 1032:1), with a margin.
+MAX_DEFLATE_RATIO = 1100
 # Mode names used when Pillow's own table is not available (what Pillow >= 10.4 reports).
 FALLBACK_MODES = {(8, 0): "L", (8, 3): "P", (16, 0): "I;16"}
 
@@ -199,10 +201,9 @@ def _inflate_libdeflate(codec: Any, compressed: bytes, expected: int) -> bytes:
 def _inflate_zlib(compressed: bytes, expected: int) -> bytes:
     inflater = zlib.decompressobj()
     out = inflater.decompress(compressed, expected)
-    if len(out) == expected and not inflater.eof:
-        # all pixels are there: the rest of the stream may hold its end and Adler-32, no more data
-        if inflater.decompress(inflater.unconsumed_tail, 1):
-            raise ValueError("more image data than the IHDR size")
+    # all pixels are there: the rest of the stream may hold its end and Adler-32, no more data
+    if len(out) == expected and not inflater.eof and inflater.decompress(inflater.unconsumed_tail, 1):
+        raise ValueError("more image data than the IHDR size")
     if not inflater.eof:
         raise EOFError("the compressed image data ends early")
     return out
@@ -215,6 +216,13 @@ def inflate(header: PngHeader, path: str) -> bytes:
         BadInputError: invalid or truncated zlib data, or a size other than IHDR's.
     """
     expected = header.inflated_size
+    if expected > MAX_DEFLATE_RATIO * len(header.idat) + 1024:
+        # too little data to hold the image: refuse before allocating ``expected`` bytes
+        raise BadInputError(
+            path,
+            f"truncated file ({len(header.idat)} bytes of compressed image data cannot hold "
+            f"the {expected} bytes IHDR implies)",
+        )
     codec = _imagecodecs()
     try:
         if codec is not None:
@@ -273,7 +281,7 @@ def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist:
     cur = np.zeros(8 + words * 8, dtype=np.uint8)
     line64 = line.view(np.uint64)
     stride = row_bytes + 1
-    last = -1
+    last = np.int64(-1)
     run = 0
     for y in range(height):
         base = y * stride

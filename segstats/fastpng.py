@@ -65,6 +65,8 @@ VALID_BIT_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16)
 KNOWN_CRITICAL = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
 # Largest inflated/compressed size ratio deflate can reach (about 1032:1), with a margin.
 MAX_DEFLATE_RATIO = 1100
+# Inflate buffers up to this size are kept for the next file of the same thread.
+MAX_KEPT_BUFFER = 32 << 20
 # Mode names used when Pillow's own table is not available (what Pillow >= 10.4 reports).
 FALLBACK_MODES = {(8, 0): "L", (8, 3): "P", (16, 0): "I;16"}
 
@@ -192,9 +194,27 @@ def parse_png(data: bytes, path: str, max_pixels: int | None) -> PngHeader:
 
 
 # --------------------------------------------------------------------- inflate
-def _inflate_libdeflate(codec: Any, compressed: bytes, expected: int) -> bytes:
+_BUFFERS = threading.local()
+
+
+def _buffer(size: int) -> ByteArray:
+    """A writable buffer of ``size`` bytes, reused by the next call in this thread.
+
+    Reuse matters for threads: a fresh multi-megabyte buffer per file costs page
+    faults, which threads of one process take under one lock.
+    """
+    if size > MAX_KEPT_BUFFER:
+        return np.empty(size, dtype=np.uint8)
+    kept: ByteArray | None = getattr(_BUFFERS, "array", None)
+    if kept is None or kept.size < size:
+        kept = np.empty(size, dtype=np.uint8)
+        _BUFFERS.array = kept
+    return kept[:size]
+
+
+def _inflate_libdeflate(codec: Any, compressed: bytes, expected: int) -> ByteArray:
     # libdeflate writes at most ``expected`` bytes: more data is LIBDEFLATE_INSUFFICIENT_SPACE.
-    out: bytes = codec.deflate_decode(compressed, out=expected)
+    out: ByteArray = codec.deflate_decode(compressed, out=_buffer(expected))
     return out
 
 
@@ -209,8 +229,11 @@ def _inflate_zlib(compressed: bytes, expected: int) -> bytes:
     return out
 
 
-def inflate(header: PngHeader, path: str) -> bytes:
+def inflate(header: PngHeader, path: str) -> ByteArray:
     """The filtered image data, exactly ``header.inflated_size`` bytes.
+
+    The array may be a buffer this thread reuses for the next file: use it
+    before inflating again.
 
     Raises:
         BadInputError: invalid or truncated zlib data, or a size other than IHDR's.
@@ -228,7 +251,7 @@ def inflate(header: PngHeader, path: str) -> bytes:
         if codec is not None:
             out = _inflate_libdeflate(codec, header.idat, expected)
         else:
-            out = _inflate_zlib(header.idat, expected)
+            out = np.frombuffer(_inflate_zlib(header.idat, expected), dtype=np.uint8)
     except EOFError as exc:
         raise BadInputError(path, f"truncated file (image data: {exc})") from exc
     except (ValueError, zlib.error) as exc:
@@ -452,7 +475,7 @@ def decode_histogram(data: bytes, path: str, max_pixels: int | None) -> ValueHis
     if compiled is None:
         raise Unsupported("numba is not installed")
     header = parse_png(data, path, max_pixels)
-    raw = np.frombuffer(inflate(header, path), dtype=np.uint8)
+    raw = inflate(header, path)
     bpp = header.bytes_per_pixel
     hist = np.zeros(256 if bpp == 1 else 65536, dtype=np.int64)
     if raw.size != header.inflated_size:  # inflate() guarantees it; the kernel relies on it

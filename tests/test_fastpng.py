@@ -473,3 +473,21 @@ def test_compiled_kernel_is_cached_on_disk(tmp_path):
     assert any(name.endswith(".nbi") for _, _, files in os.walk(cache) for name in files)
     second = _python(code, NUMBA_CACHE_DIR=cache)
     assert first.split()[1] == "1" and second.split() == ["1", "0"], (first, second)
+
+
+def test_auto_reads_small_scans_with_pillow_unless_numba_is_loaded(tmp_path, monkeypatch):
+    paths = [write_mask(tmp_path / f"m{i}.png", np.zeros((10, 30)), "L") for i in range(20)]
+    assert fastpng._estimated_pixels(paths) == 20 * 300
+    monkeypatch.setattr(fastpng, "_KERNEL", [])  # as in a fresh process
+    assert fastpng.choose_decoder(paths, "auto") == "pillow"
+    monkeypatch.setattr(fastpng, "FAST_MIN_PIXELS", 20 * 300)
+    assert fastpng.choose_decoder(paths, "auto") == "auto"
+    monkeypatch.setattr(fastpng, "FAST_MIN_PIXELS", 20 * 300 + 1)
+    assert fastpng.choose_decoder(paths, "auto") == "pillow"
+    assert fastpng.choose_decoder(paths, "fast") == "fast"
+    assert fastpng.choose_decoder(paths, "pillow") == "pillow"
+    monkeypatch.setattr(fastpng, "_KERNEL", [fastpng._unfilter_count])  # numba already loaded
+    assert fastpng.choose_decoder(paths, "auto") == "auto"
+    monkeypatch.setattr(fastpng, "_KERNEL", [None])  # numba missing
+    assert fastpng.choose_decoder(paths, "auto") == "pillow"
+    assert fastpng.choose_decoder(paths, "fast") == "fast"

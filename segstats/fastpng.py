@@ -36,6 +36,7 @@ or in ``NUMBA_CACHE_DIR`` when that is set.
 
 from __future__ import annotations
 
+import functools
 import struct
 import threading
 import zlib
@@ -305,6 +306,7 @@ def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist:
     shift_lo = np.uint64(8 * bpp)
     shift_hi = np.uint64(64 - 8 * bpp)
     words = (row_bytes + 7) // 8
+    per_word = 8 // bpp  # pixels in an 8-byte word
     line = np.zeros(words * 8, dtype=np.uint8)
     prev = np.zeros(8 + words * 8, dtype=np.uint8)
     cur = np.zeros(8 + words * 8, dtype=np.uint8)
@@ -312,6 +314,8 @@ def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist:
     stride = row_bytes + 1
     last = np.int64(-1)
     run = 0
+    run_word = np.uint64(0)
+    run_word_valid = False
     for y in range(height):
         base = y * stride
         kind = raw[base]
@@ -380,37 +384,53 @@ def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist:
                             else:
                                 pred = c
                     cur[x] = (np.int32(line[x - 8]) + pred) & 0xFF
-        # run-length counting: one histogram update per run of equal values
+        # run-length counting: one histogram update per run of equal values; a word equal
+        # to ``run_word`` (8 bytes of the current run's value) just extends the run
         for k in range(words):
             lo = 8 * k
             hi = min(lo + 8, row_bytes)
             if hi - lo == 8:
                 word = cur64[k + 1]
+                if run_word_valid and word == run_word:
+                    run += per_word
+                    continue
                 if word == ((word << shift_lo) | (word >> shift_hi)):
                     if bpp == 1:
                         value = np.int64(cur[8 + lo])
                     else:
                         value = (np.int64(cur[8 + lo]) << 8) | np.int64(cur[9 + lo])
                     if value == last:
-                        run += 8 // bpp
+                        run += per_word
                     else:
                         if run > 0:
                             hist[last] += run
                         last = value
-                        run = 8 // bpp
+                        run = per_word
+                    run_word = word
+                    run_word_valid = True
                     continue
-            for x in range(8 + lo, 8 + hi, bpp):
-                if bpp == 1:
+            run_word_valid = False
+            if bpp == 1:
+                for x in range(8 + lo, 8 + hi):
                     value = np.int64(cur[x])
-                else:
+                    if value == last:
+                        run += 1
+                    else:
+                        if run > 0:
+                            hist[last] += run
+                        last = value
+                        run = 1
+            else:
+                for i in range((hi - lo) >> 1):
+                    x = 8 + lo + 2 * i
                     value = (np.int64(cur[x]) << 8) | np.int64(cur[x + 1])
-                if value == last:
-                    run += 1
-                else:
-                    if run > 0:
-                        hist[last] += run
-                    last = value
-                    run = 1
+                    if value == last:
+                        run += 1
+                    else:
+                        if run > 0:
+                            hist[last] += run
+                        last = value
+                        run = 1
         prev, cur = cur, prev
     if run > 0:
         hist[last] += run
@@ -496,6 +516,7 @@ def choose_decoder(paths: Sequence[str], decoder: str) -> str:
     return "auto" if _estimated_pixels(paths) >= FAST_MIN_PIXELS else "pillow"
 
 
+@functools.cache
 def _pillow_mode(bit_depth: int, color_type: int) -> str:
     """The mode Pillow gives this kind of PNG, so both paths report the same mode."""
     try:

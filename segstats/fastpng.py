@@ -409,21 +409,28 @@ def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist:
                     run_word = word
                     run_word_valid = True
                     continue
-            # a word with an edge (or the row's last bytes): flush the run, then count each
-            # pixel without branches (edges are where branch prediction fails)
             run_word_valid = False
-            if run > 0:
-                hist[last] += run
-                run = 0
             if bpp == 1:
                 for x in range(8 + lo, 8 + hi):
-                    hist[cur[x]] += 1
-                last = np.int64(cur[7 + hi])
+                    value = np.int64(cur[x])
+                    if value == last:
+                        run += 1
+                    else:
+                        if run > 0:
+                            hist[last] += run
+                        last = value
+                        run = 1
             else:
                 for i in range((hi - lo) >> 1):
                     x = 8 + lo + 2 * i
-                    hist[(np.int64(cur[x]) << 8) | np.int64(cur[x + 1])] += 1
-                last = (np.int64(cur[6 + hi]) << 8) | np.int64(cur[7 + hi])
+                    value = (np.int64(cur[x]) << 8) | np.int64(cur[x + 1])
+                    if value == last:
+                        run += 1
+                    else:
+                        if run > 0:
+                            hist[last] += run
+                        last = value
+                        run = 1
         prev, cur = cur, prev
     if run > 0:
         hist[last] += run

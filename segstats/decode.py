@@ -144,14 +144,14 @@ def read_value_histogram(path: str, options: ReadOptions = ReadOptions()) -> Val
 def decode_histogram(data: bytes, path: str, options: ReadOptions = ReadOptions()) -> ValueHistogram:
     """Count the raw pixel values of the label image held in ``data``.
 
+    The ``fast`` decoder (:mod:`segstats.fastpng`) reads 8-bit L/P and 16-bit
+    grayscale PNGs; under ``auto`` every other file, or every file when numba
+    is missing, goes to Pillow. Both paths give identical histograms.
+
     Args:
         data: the bytes of a PNG or TIFF label image (modes 1, L, P, I;16, I).
         path: the file's name, used in error messages only.
         options: decoder choice and pixel limit.
-
-    The ``fast`` decoder (:mod:`segstats.fastpng`) reads 8-bit L/P and 16-bit
-    grayscale PNGs; under ``auto`` every other file, or every file when numba
-    is missing, goes to Pillow. Both paths give identical histograms.
 
     Raises:
         BadInputError: truncated, corrupt or non-label image, or over the pixel limit.

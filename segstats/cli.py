@@ -146,6 +146,13 @@ SkipErrorsOpt = Annotated[
     bool,
     typer.Option("--skip-errors", help="Skip bad files, list them under 'errors' and go on."),
 ]
+DecoderOpt = Annotated[
+    str,
+    typer.Option(
+        "--decoder",
+        help="auto (fast PNG reader where it applies, else Pillow) | fast (fast reader only) | pillow.",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on errors (or set {DEBUG_ENV}=1).")]
 BackendOpt = Annotated[
@@ -226,6 +233,7 @@ def _scan_with_messages(
     ignore_index: int | None,
     jobs: int | None,
     skip_errors: bool,
+    decoder: str = "auto",
     *,
     list_errors: bool = True,
     backend: str = "local",
@@ -247,6 +255,7 @@ def _scan_with_messages(
             skip_errors=skip_errors,
             progress=progress,
             files=files,
+            decoder=decoder,
             backend=backend,
             scheduler=scheduler,
             **scan_options,
@@ -344,6 +353,7 @@ def weights_cli(
         typer.Option("--format", help="json | list | pt | npy | yaml (default: from the --output suffix)."),
     ] = None,
     skip_errors: SkipErrorsOpt = False,
+    decoder: DecoderOpt = "auto",
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
     colors: ColorsOpt = None,
@@ -397,7 +407,7 @@ def weights_cli(
             raise UsageError("no label PATH given (or use --from-stats STATS.json)")
         label_options = _label_options(colors, value_map, class_names)
         stats = _scan_with_messages(
-            messages, paths, num_classes, ignore_index, jobs, skip_errors,
+            messages, paths, num_classes, ignore_index, jobs, skip_errors, decoder,
             backend=backend, scheduler=scheduler, shard=shard, **label_options,
         )  # fmt: skip
     weights = compute_weights(stats, method, **options)
@@ -420,6 +430,7 @@ def scan_cli(
     ignore_index: IgnoreIndexOpt = None,
     jobs: JobsOpt = None,
     skip_errors: SkipErrorsOpt = False,
+    decoder: DecoderOpt = "auto",
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
     colors: ColorsOpt = None,
@@ -443,7 +454,7 @@ def scan_cli(
         raise UsageError("no label PATH given")
     label_options = _label_options(colors, value_map, class_names)
     stats = _scan_with_messages(
-        messages, paths, num_classes, ignore_index, jobs, skip_errors,
+        messages, paths, num_classes, ignore_index, jobs, skip_errors, decoder,
         backend=backend, scheduler=scheduler, shard=shard, **label_options,
     )  # fmt: skip
     write_output(output, stats.to_dict())

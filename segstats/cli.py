@@ -140,7 +140,7 @@ IgnoreIndexOpt = Annotated[
     int | None, typer.Option("--ignore-index", help="Label value of ignored (void) pixels, e.g. 255.")
 ]
 JobsOpt = Annotated[
-    int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores; -1 too).")
+    int | None, typer.Option("--jobs", "-j", help="Parallel workers, threads (default: all cores; -1 too).")
 ]
 SkipErrorsOpt = Annotated[
     bool,

@@ -45,7 +45,7 @@ def scan(
         paths: label files, directories (searched recursively for ``*.png``) or globs.
         num_classes: K; None infers it as the largest class value seen plus one.
         ignore_index: value of ignored (void) pixels, or None.
-        jobs: worker processes; None uses every core. Results never depend on it.
+        jobs: parallel workers (threads); None uses every core. Results never depend on it.
         skip_errors: skip unreadable files and files with unknown values, listing
             them in ``DatasetStats.errors``, instead of raising.
         value_map: raw value -> class mapping applied before counting (e.g.

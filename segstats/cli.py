@@ -155,11 +155,18 @@ IgnoreIndexOpt = Annotated[
     int | None, typer.Option("--ignore-index", help="Label value of ignored (void) pixels, e.g. 255.")
 ]
 JobsOpt = Annotated[
-    int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores; -1 too).")
+    int | None, typer.Option("--jobs", "-j", help="Parallel workers, threads (default: all cores; -1 too).")
 ]
 SkipErrorsOpt = Annotated[
     bool,
     typer.Option("--skip-errors", help="Skip bad files, list them under 'errors' and go on."),
+]
+DecoderOpt = Annotated[
+    str,
+    typer.Option(
+        "--decoder",
+        help="auto (fast PNG reader where it applies, else Pillow) | fast (fast reader only) | pillow.",
+    ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on errors (or set {DEBUG_ENV}=1).")]
@@ -244,6 +251,7 @@ def _scan_with_messages(
     ignore_index: int | None,
     jobs: int | None,
     skip_errors: bool,
+    decoder: str = "auto",
     *,
     list_errors: bool = True,
     refuse_empty: bool = False,
@@ -266,6 +274,7 @@ def _scan_with_messages(
             skip_errors=skip_errors,
             progress=progress,
             files=files,
+            decoder=decoder,
             backend=backend,
             scheduler=scheduler,
             **scan_options,
@@ -382,6 +391,7 @@ def weights_cli(
     ] = None,
     skip_errors: SkipErrorsOpt = False,
     strict: SkipStrictOpt = False,
+    decoder: DecoderOpt = "auto",
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
     colors: ColorsOpt = None,
@@ -435,7 +445,7 @@ def weights_cli(
             raise UsageError("no label PATH given (or use --from-stats STATS.json)")
         label_options = _label_options(colors, value_map, class_names)
         stats = _scan_with_messages(
-            messages, paths, num_classes, ignore_index, jobs, skip_errors,
+            messages, paths, num_classes, ignore_index, jobs, skip_errors, decoder,
             backend=backend, scheduler=scheduler, shard=shard, refuse_empty=True, **label_options,
         )  # fmt: skip
     weights = compute_weights(stats, method, **options)
@@ -460,6 +470,7 @@ def scan_cli(
     jobs: JobsOpt = None,
     skip_errors: SkipErrorsOpt = False,
     strict: SkipStrictOpt = False,
+    decoder: DecoderOpt = "auto",
     quiet: QuietOpt = False,
     debug: DebugOpt = False,
     colors: ColorsOpt = None,
@@ -483,7 +494,7 @@ def scan_cli(
         raise UsageError("no label PATH given")
     label_options = _label_options(colors, value_map, class_names)
     stats = _scan_with_messages(
-        messages, paths, num_classes, ignore_index, jobs, skip_errors,
+        messages, paths, num_classes, ignore_index, jobs, skip_errors, decoder,
         backend=backend, scheduler=scheduler, shard=shard, refuse_empty=True, **label_options,
     )  # fmt: skip
     write_output(output, stats.to_dict())

@@ -36,6 +36,8 @@ DENSE_BINCOUNT_LIMIT = 1 << 20
 MAX_GETCOLORS = 1 << 16
 # How many distinct unknown colours one error message lists.
 MAX_COLOURS_SHOWN = 8
+# Decoder choices: fast path where it applies (else Pillow), fast path only, Pillow only.
+DECODERS = ("auto", "fast", "pillow")
 
 IntArray = npt.NDArray[np.int64]
 
@@ -167,6 +169,12 @@ class ReadOptions:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     colors: ColorTable | None = None
 
+    def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            from segstats.errors import UsageError
+
+            raise UsageError(f"unknown decoder {self.decoder!r}; choose one of {', '.join(DECODERS)}")
+
 
 def read_bytes(path: str) -> bytes:
     """The whole file, opened for reading only.
@@ -193,6 +201,10 @@ def read_value_histogram(path: str, options: ReadOptions = ReadOptions()) -> Val
 def decode_histogram(data: bytes, path: str, options: ReadOptions = ReadOptions()) -> ValueHistogram:
     """Count the raw pixel values of the label image held in ``data``.
 
+    The ``fast`` decoder (:mod:`segstats.fastpng`) reads 8-bit L/P and 16-bit
+    grayscale PNGs; under ``auto`` every other file, or every file when numba
+    is missing, goes to Pillow. Both paths give identical histograms.
+
     Args:
         data: the bytes of a PNG or TIFF label image (modes 1, L, P, I;16, I).
         path: the file's name, used in error messages only.
@@ -203,6 +215,12 @@ def decode_histogram(data: bytes, path: str, options: ReadOptions = ReadOptions(
     """
     if not data:
         raise BadInputError(path, "empty file (0 bytes)")
+    if options.decoder != "pillow":
+        from segstats.fastpng import read_fast
+
+        histogram = read_fast(data, path, options.max_pixels, required=options.decoder == "fast")
+        if histogram is not None:
+            return histogram
     return _decode_with_pillow(data, path, options.max_pixels, options.colors)
 
 

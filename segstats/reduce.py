@@ -24,6 +24,9 @@ SERIAL_MAX_FILES = 64
 MAX_CHUNK_FILES = 256
 # Chunks per worker aimed for, so that a slow chunk does not leave a core idle.
 CHUNKS_PER_WORKER = 8
+# joblib backend of the parallel path: both decoders release the GIL while decoding, and
+# threads start in milliseconds where loky workers take 1.5-5 s (imports, numba cache load).
+DEFAULT_BACKEND = "threading"
 
 ProgressCallback = Callable[[int], None]
 
@@ -161,7 +164,7 @@ def reduce_files(
         jobs: worker processes (None: all cores). One job, or fewer than
             ``SERIAL_MAX_FILES`` files, runs serially in this process.
         options: how files are read (decoder, pixel limit).
-        backend: joblib backend for the parallel path (None: joblib's default);
+        backend: joblib backend for the parallel path (None: ``DEFAULT_BACKEND``, threads);
             "dask" sends every chunk to a Dask cluster (:mod:`segstats.cluster`).
         scheduler: Dask scheduler address for backend "dask".
         skip_errors: record bad files in ``Totals.problems`` and go on; otherwise
@@ -175,6 +178,12 @@ def reduce_files(
             paths, spec, scheduler=scheduler, skip_errors=skip_errors, options=options, progress=progress
         )
     workers = 1 if len(paths) < SERIAL_MAX_FILES else effective_jobs(jobs)
+    if options.decoder == "auto":  # the fast PNG path only where loading numba pays off
+        from dataclasses import replace
+
+        from segstats.fastpng import choose_decoder
+
+        options = replace(options, decoder=choose_decoder(paths, options.decoder))
     totals = Totals()
     if spec.num_classes is not None:
         totals._ensure(spec.num_classes)
@@ -189,7 +198,9 @@ def reduce_files(
     from joblib import Parallel, delayed
 
     chunks = chunk_paths(paths, workers)
-    parallel = Parallel(n_jobs=workers, backend=backend, return_as="generator_unordered")
+    parallel = Parallel(
+        n_jobs=workers, backend=backend or DEFAULT_BACKEND, return_as="generator_unordered"
+    )
     generator = parallel(delayed(_sized_chunk)(c, spec, skip_errors, options) for c in chunks)
     try:
         _consume(generator, totals, skip_errors, progress)

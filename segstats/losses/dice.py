@@ -17,7 +17,8 @@ or the float target. Then a score ``X_c`` in ``[0, 1]`` per class, a per-class t
 over ``S`` = the classes present in the (kept) target (``classes="present"``) or
 all classes (``"all"``). An image or batch with no kept pixel has ``S`` empty and
 loss 0. With ``per_image`` the loss is the mean of the per-image losses over all
-images, an image with empty ``S`` counting as 0 (as in Berman et al.'s reference code). ``reduction="sum"`` returns the unnormalised
+images, an image with empty ``S`` counting as 0 (as in Berman et al.'s reference
+code). ``reduction="sum"`` returns the unnormalised
 ``sum_{c in S} w_c term_c`` (summed over images); ``"none"`` returns the terms
 ``w_c term_c`` (0 outside ``S``) with shape ``(C,)`` or ``(N, C)`` with ``per_image``.
 """

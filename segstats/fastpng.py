@@ -491,7 +491,7 @@ def _estimated_pixels(paths: Sequence[str]) -> int:
                 head = handle.read(24)
         except OSError:
             continue
-        if head.startswith(PNG_SIGNATURE) and head[12:16] == b"IHDR":
+        if len(head) == 24 and head.startswith(PNG_SIGNATURE) and head[12:16] == b"IHDR":  # not truncated
             width, height = struct.unpack_from(">II", head, 16)
             pixels += width * height
     return pixels * len(paths) // max(1, len(sampled))

@@ -122,18 +122,34 @@ def expected_raw_size(
     )
 
 
-def check_png_stream(data: bytes, path: str) -> None:
+def _idat_chunks(data: bytes) -> int:
+    """How many IDAT chunks a well-framed PNG holds (chunk headers only)."""
+    count, position = 0, len(PNG_SIGNATURE)
+    while position + CHUNK_OVERHEAD <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, position)
+        count += kind == b"IDAT"
+        if kind == b"IEND":
+            break
+        position += CHUNK_OVERHEAD + length
+    return count
+
+
+def check_png_stream(data: bytes, path: str, *, single_idat: bool = False) -> None:
     """Refuse a PNG whose IDAT zlib stream is split up, corrupt, short, long or unfinished.
 
     Call after :func:`check_png_structure` (which guarantees the chunk framing).
-    The stream is inflated once without keeping the output.
+    The stream is inflated once without keeping the output. A file with a
+    single IDAT chunk is skipped unless ``single_idat``: its CRC-32 already
+    proves the stream is the one the encoder wrote, and Pillow refuses a stream
+    that is cut short; only several IDAT chunks can be reordered, duplicated or
+    dropped with every CRC still right (libpng writes 8 KiB chunks, Pillow 64 KiB).
 
     Raises:
         BadInputError: IDAT chunks not consecutive, zlib error (including a bad
             Adler-32), data after the end of the stream, or a size other than
             the one IHDR implies.
     """
-    if not data.startswith(PNG_SIGNATURE):
+    if not data.startswith(PNG_SIGNATURE) or (not single_idat and _idat_chunks(data) == 1):
         return
     width, height, bit_depth, colour_type, _, _, interlace = struct.unpack_from(">IIBBBBB", data, 16)
     expected = expected_raw_size(width, height, bit_depth, colour_type, interlace)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segstats.decode import decode_histogram
+from segstats.decode import ReadOptions, decode_histogram
 from segstats.errors import BadInputError
 from segstats.pngcheck import (
     PNG_SIGNATURE,
@@ -104,10 +104,13 @@ def test_wrong_size_for_ihdr():
     ihdr, _ = png_with_idat_pieces(ARRAY, 1)
     raw = zlib.decompress(_idat_stream(assemble(ihdr, [chunk(b"IDAT", zlib.compress(b"\0" * 10))])))
     data = assemble(ihdr, [chunk(b"IDAT", zlib.compress(raw))])
+    check_png_stream(data, "x.png")  # one IDAT: its CRC vouches for the stream; Pillow checks the rest
+    with pytest.raises(BadInputError, match="truncated"):
+        decode_histogram(data, "x.png", ReadOptions(decoder="pillow"))
     with pytest.raises(
         BadInputError, match=r"truncated file \(image data holds 10 of the 1240 bytes IHDR implies\)"
     ):
-        check_png_stream(data, "x.png")
+        check_png_stream(data, "x.png", single_idat=True)
 
 
 def test_pixel_limit_is_checked_before_inflating():

@@ -11,8 +11,9 @@ need only the histogram, so this module:
 3. inflates the concatenated ``IDAT`` data with libdeflate (imagecodecs) or
    zlib into a buffer of exactly the size ``IHDR`` implies, never more;
 4. runs one numba kernel (``nogil``, cached on disk) that undoes the filters
-   row by row, keeping only the previous and the current row, and counts the
-   values as it goes (run-length counting: masks are piecewise constant).
+   row by row in one row buffer and counts only where a sample differs from
+   the row above (masks are piecewise constant: most rows repeat most of the
+   row above), skipping unchanged 8-byte words without looking at their bytes.
 
 Supported: non-interlaced 8-bit grayscale (``L``), 8-bit palette (``P``,
 indices are counted) and 16-bit grayscale (``I;16``, big-endian samples).
@@ -288,152 +289,152 @@ def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist:
     closest to ``a + b - c`` (ties: a, then b), all modulo 256 (PNG
     specification, section 9).
 
-    Only two rows live at a time (``prev`` and ``cur``, 8 zero bytes of left
-    padding, whole 64-bit words). Label masks are piecewise constant, so most
-    8-byte words are handled at once: a zero filtered word under Sub, or under
-    Paeth/Average where the row above is flat, repeats the byte (or 16-bit
-    sample) to its left; Up is a carry-less 8-lane add; a word of 8 equal
-    values adds 8 to the current run. Other words go byte by byte. Values are
-    counted by runs: one histogram update per run of equal values.
+    Counting by differences: label masks change little from one row to the
+    next, so the kernel keeps one row (updated in place, 8 zero bytes of left
+    padding, whole 64-bit words) and counts only where a sample changes. Every
+    sample starts as 0 for all ``height`` rows (``hist[0] += height * width``);
+    a sample that changes from ``u`` to ``v`` in row ``y`` holds ``v`` in the
+    ``height - y`` rows from there on, so ``hist[v] += height - y`` and
+    ``hist[u] -= height - y``. The totals are exact integers.
 
-    Returns -1, or the first row whose filter type is not 0-4. The caller has
-    checked ``raw.size == height * (1 + row_bytes)``, so no index leaves the
-    arrays (numba does not check bounds). Compiled with numba (nogil, cached).
+    Word-level shortcuts (8 bytes at once), all exact:
+
+    - Up (2) with a zero word leaves the word as it was (``b + 0``); otherwise a
+      carry-less 8-lane add.
+    - Paeth (4) with a zero word, where the ``bpp`` bytes to the left did not
+      change in this row (so ``a == c`` at the word's first byte), leaves the
+      word as it was: with ``a == c`` the predictor is ``b`` (``pb == 0``), so
+      each byte equals the one above and ``a == c`` holds for the next byte.
+    - Sub (1) with a zero word repeats the sample to its left.
+    - None (0) is the word itself.
+
+    Other words (Average, non-zero Sub or Paeth words) go byte by byte.
+
+    Returns -1, or the first row whose filter type is not 0-4 (``hist`` is
+    then partly updated). The caller has checked ``raw.size == height * (1 +
+    row_bytes)``, so no index leaves the arrays (numba does not check bounds).
+    The word arithmetic assumes a little-endian machine (as every platform
+    numba supports is). Compiled with numba (nogil, cached).
     """
     low7 = np.uint64(0x7F7F7F7F7F7F7F7F)
     high1 = np.uint64(0x8080808080808080)
-    repeat = np.uint64(0x0101010101010101)
-    shift_lo = np.uint64(8 * bpp)
-    shift_hi = np.uint64(64 - 8 * bpp)
+    repeat8 = np.uint64(0x0101010101010101)
+    repeat16 = np.uint64(0x0001000100010001)
+    zero = np.uint64(0)
+    top_shift = np.uint64(64 - 8 * bpp)  # the last ``bpp`` bytes of a word, in its top bits
     words = (row_bytes + 7) // 8
-    per_word = 8 // bpp  # pixels in an 8-byte word
-    line = np.zeros(words * 8, dtype=np.uint8)
-    prev = np.zeros(8 + words * 8, dtype=np.uint8)
-    cur = np.zeros(8 + words * 8, dtype=np.uint8)
-    line64 = line.view(np.uint64)
+    full_words = row_bytes // 8
+    row = np.zeros(8 + words * 8, dtype=np.uint8)  # the previous row, becoming this row
+    save = np.zeros(16, dtype=np.uint8)  # old contents of the word left of this one, and of this one
+    row64 = row.view(np.uint64)
+    save64 = save.view(np.uint64)
     stride = row_bytes + 1
-    last = np.int64(-1)
-    run = 0
-    run_word = np.uint64(0)
-    run_word_valid = False
+    hist[0] += height * (row_bytes // bpp)
     for y in range(height):
         base = y * stride
         kind = raw[base]
         if kind > 4:
-            if run > 0:
-                hist[last] += run
             return y
-        for i in range(row_bytes):
-            line[i] = raw[base + 1 + i]
-        prev64 = prev.view(np.uint64)
-        cur64 = cur.view(np.uint64)
-        if kind == 0:
-            for k in range(words):
-                cur64[k + 1] = line64[k]
-        elif kind == 2:
-            for k in range(words):
-                p = line64[k]
-                q = prev64[k + 1]
-                cur64[k + 1] = ((p & low7) + (q & low7)) ^ ((p ^ q) & high1)
-        else:
-            for k in range(words):
-                lo = 8 * k
-                hi = min(lo + 8, row_bytes)
-                if hi - lo == 8 and line64[k] == 0:
-                    left = cur64[k]  # the 8 output bytes before this word (padding: zeros)
-                    left_uniform = left == ((left << shift_lo) | (left >> shift_hi))
-                    above = prev64[k + 1]
-                    above_uniform = above == ((above << shift_lo) | (above >> shift_hi))
-                    if bpp == 1:
-                        a_word = np.uint64(cur[7 + lo]) * repeat
-                        if kind == 1:
-                            cur64[k + 1] = a_word
-                            continue
-                        if kind == 4 and above_uniform and prev[7 + lo] == prev[8 + lo]:
-                            cur64[k + 1] = a_word  # b == c everywhere: the predictor is a
-                            continue
-                        if kind == 3 and above == a_word:
-                            cur64[k + 1] = a_word  # (a + a) / 2 == a
-                            continue
-                    elif left_uniform:
-                        if kind == 1:
-                            cur64[k + 1] = left
-                            continue
-                        if kind == 4 and above_uniform and prev64[k] == above:
-                            cur64[k + 1] = left
-                            continue
-                for x in range(8 + lo, 8 + hi):
-                    a = np.int32(cur[x - bpp])
-                    b = np.int32(prev[x])
+        weight = height - y
+        start = base + 1
+        # the row's filtered bytes as 64-bit words, read in place (unaligned loads)
+        body64 = raw[start : start + 8 * full_words].view(np.uint64)
+        synced = True  # the bytes left of this word did not change in this row
+        old_left = zero  # the previous row's contents of the word left of this one
+        k = 0
+        while k < words:
+            # tight scans over the words this row leaves as they were
+            if kind == 2 or (kind == 4 and synced):
+                first = k
+                while k < full_words and body64[k] == zero:
+                    k += 1
+                if k > first:
+                    old_left = row64[k]  # word k - 1, unchanged
+                    synced = True
+            elif kind == 0:
+                first = k
+                while k < full_words and body64[k] == row64[k + 1]:
+                    k += 1
+                if k > first:
+                    old_left = row64[k]
+            if k >= words:
+                break
+            lo = 8 * k
+            if k < full_words:
+                word = body64[k]
+            else:  # the last, partial word (zero-padded)
+                word = zero
+                for j in range(row_bytes - lo):
+                    word |= np.uint64(raw[start + lo + j]) << np.uint64(8 * j)
+            old = row64[k + 1]
+            if kind == 0:
+                new = word
+            elif kind == 2 and word == zero:
+                old_left = old
+                synced = True
+                k += 1
+                continue
+            elif kind == 2:
+                new = ((word & low7) + (old & low7)) ^ ((word ^ old) & high1)
+            elif kind == 4 and word == zero and synced:
+                old_left = old
+                k += 1
+                continue
+            elif kind == 1 and word == zero and lo + 8 <= row_bytes:
+                if bpp == 1:
+                    new = np.uint64(row[7 + lo]) * repeat8
+                else:
+                    new = (np.uint64(row[6 + lo]) | (np.uint64(row[7 + lo]) << np.uint64(8))) * repeat16
+            else:
+                save64[0] = old_left
+                save64[1] = old
+                for j in range(min(8, row_bytes - lo)):
+                    x = 8 + lo + j
+                    a = np.int32(row[x - bpp])
+                    b = np.int32(save[8 + j])
                     if kind == 1:
                         pred = a
+                    elif kind == 2:
+                        pred = b
                     elif kind == 3:
                         pred = (a + b) >> 1
-                    else:
-                        c = np.int32(prev[x - bpp])
-                        if b == c:  # flat row above (the common case in masks): the predictor is a
+                    elif kind == 4:
+                        c = np.int32(save[8 + j - bpp])
+                        pa = abs(b - c)
+                        pb = abs(a - c)
+                        pc = abs(a + b - 2 * c)
+                        if pa <= pb and pa <= pc:
                             pred = a
+                        elif pb <= pc:
+                            pred = b
                         else:
-                            pa = abs(b - c)
-                            pb = abs(a - c)
-                            pc = abs(a + b - 2 * c)
-                            if pa <= pb and pa <= pc:
-                                pred = a
-                            elif pb <= pc:
-                                pred = b
-                            else:
-                                pred = c
-                    cur[x] = (np.int32(line[x - 8]) + pred) & 0xFF
-        # run-length counting: one histogram update per run of equal values; a word equal
-        # to ``run_word`` (8 bytes of the current run's value) just extends the run
-        for k in range(words):
-            lo = 8 * k
-            hi = min(lo + 8, row_bytes)
-            if hi - lo == 8:
-                word = cur64[k + 1]
-                if run_word_valid and word == run_word:
-                    run += per_word
-                    continue
-                if word == ((word << shift_lo) | (word >> shift_hi)):
-                    if bpp == 1:
-                        value = np.int64(cur[8 + lo])
+                            pred = c
                     else:
-                        value = (np.int64(cur[8 + lo]) << 8) | np.int64(cur[9 + lo])
-                    if value == last:
-                        run += per_word
-                    else:
-                        if run > 0:
-                            hist[last] += run
-                        last = value
-                        run = per_word
-                    run_word = word
-                    run_word_valid = True
-                    continue
-            run_word_valid = False
-            if bpp == 1:
-                for x in range(8 + lo, 8 + hi):
-                    value = np.int64(cur[x])
-                    if value == last:
-                        run += 1
-                    else:
-                        if run > 0:
-                            hist[last] += run
-                        last = value
-                        run = 1
+                        pred = np.int32(0)
+                    row[x] = (np.int32(raw[start + lo + j]) + pred) & 0xFF
+                new = row64[k + 1]
+            if new != old:
+                row64[k + 1] = new
+                save64[1] = old
+                if bpp == 1:
+                    for j in range(8):
+                        new_value = row[8 + lo + j]
+                        old_value = save[8 + j]
+                        if new_value != old_value:
+                            hist[new_value] += weight
+                            hist[old_value] -= weight
+                else:
+                    for j in range(0, 8, 2):
+                        new_value = (np.int64(row[8 + lo + j]) << 8) | np.int64(row[9 + lo + j])
+                        old_value = (np.int64(save[8 + j]) << 8) | np.int64(save[9 + j])
+                        if new_value != old_value:
+                            hist[new_value] += weight
+                            hist[old_value] -= weight
+                synced = (new >> top_shift) == (old >> top_shift)
             else:
-                for i in range((hi - lo) >> 1):
-                    x = 8 + lo + 2 * i
-                    value = (np.int64(cur[x]) << 8) | np.int64(cur[x + 1])
-                    if value == last:
-                        run += 1
-                    else:
-                        if run > 0:
-                            hist[last] += run
-                        last = value
-                        run = 1
-        prev, cur = cur, prev
-    if run > 0:
-        hist[last] += run
+                synced = True
+            old_left = old
+            k += 1
     return -1
 
 

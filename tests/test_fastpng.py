@@ -175,6 +175,33 @@ def test_forced_filters_every_kind_and_width(mode, filters):
                 assert_identical(encode_png(array, mode, filters, rng=rng), array)
 
 
+def drifting_mask(rng: np.random.Generator, height: int, width: int, high: int) -> np.ndarray:
+    """Rows that repeat the row above with a few changes (some reverted later): the kernel
+    counts only where a sample changes, weighted by the rows left, so this is its hard case."""
+    rows = [rng.integers(0, min(high, 5), size=width)]
+    for _ in range(height - 1):
+        row = rows[-1].copy()
+        for _ in range(int(rng.integers(0, 4))):
+            start = int(rng.integers(0, width))
+            stop = min(width, start + int(rng.integers(1, 20)))
+            row[start:stop] = rng.integers(0, high) if rng.random() < 0.7 else rows[0][start:stop]
+        if high > 256 and rng.random() < 0.3:
+            row[int(rng.integers(0, width))] ^= 1  # 16-bit: only the low byte changes
+        rows.append(row)
+    return np.stack(rows)
+
+
+@pytest.mark.parametrize("mode", sorted(KINDS))
+@pytest.mark.parametrize("filters", [0, 1, 2, 3, 4, "mixed"])
+def test_forced_filters_rows_that_drift(mode, filters):
+    rng = np.random.default_rng([len(mode), 17, hash(str(filters)) % 1000])
+    high = KINDS[mode][2]
+    for width in (1, 7, 8, 9, 23, 64, 130):
+        for height in (2, 37):
+            array = drifting_mask(rng, height, width, high)
+            assert_identical(encode_png(array, mode, filters, rng=rng), array)
+
+
 @pytest.mark.parametrize("mode", sorted(KINDS))
 def test_pillow_written_masks(tmp_path, mode):
     rng = np.random.default_rng(7)

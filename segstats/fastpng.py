@@ -70,7 +70,7 @@ MAX_DEFLATE_RATIO = 1100
 # Inflate buffers up to this size are kept for the next file of the same thread.
 MAX_KEPT_BUFFER = 32 << 20
 # Under --decoder auto, a scan of fewer pixels (estimated) than this reads with Pillow:
-# loading numba and the cached kernel costs ~0.6 s once, the fast path saves ~1.5-3 ns
+# loading numba and the cached kernel costs ~0.65 s once, the fast path saves ~1.7-3 ns
 # per pixel, so below ~300 M pixels (~150 Cityscapes or ~1700 CamVid masks) it does not pay.
 FAST_MIN_PIXELS = 300_000_000
 # Files whose IHDR is read to estimate the pixels of a scan.
@@ -528,6 +528,18 @@ def _pillow_mode(bit_depth: int, color_type: int) -> str:
         return FALLBACK_MODES[(bit_depth, color_type)]
 
 
+def _count(compiled: Callable[..., int], header: PngHeader, path: str, hist: IntArray) -> None:
+    """Inflate and run the kernel, adding the values of the image to ``hist`` (zeroed on error)."""
+    raw = inflate(header, path)
+    if raw.size != header.inflated_size:  # inflate() guarantees it; the kernel relies on it
+        raise BadInputError(path, "truncated file (image data size differs from IHDR)")
+    bad_row = compiled(raw, header.height, header.row_bytes, header.bytes_per_pixel, hist)
+    if bad_row >= 0:
+        hist[:] = 0
+        kind = int(raw[bad_row * (header.row_bytes + 1)])
+        raise _corrupt(path, f"bad filter type {kind} in row {bad_row}")
+
+
 def decode_histogram(data: bytes, path: str, max_pixels: int | None) -> ValueHistogram:
     """Count the raw pixel values of the PNG in ``data`` (same result as the Pillow path).
 
@@ -539,17 +551,37 @@ def decode_histogram(data: bytes, path: str, max_pixels: int | None) -> ValueHis
     if compiled is None:
         raise Unsupported("numba is not installed")
     header = parse_png(data, path, max_pixels)
-    raw = inflate(header, path)
-    bpp = header.bytes_per_pixel
-    hist = np.zeros(256 if bpp == 1 else 65536, dtype=np.int64)
-    if raw.size != header.inflated_size:  # inflate() guarantees it; the kernel relies on it
-        raise BadInputError(path, "truncated file (image data size differs from IHDR)")
-    bad_row = compiled(raw, header.height, header.row_bytes, bpp, hist)
-    if bad_row >= 0:
-        kind = int(raw[bad_row * (header.row_bytes + 1)])
-        raise _corrupt(path, f"bad filter type {kind} in row {bad_row}")
+    hist = np.zeros(256 if header.bytes_per_pixel == 1 else 65536, dtype=np.int64)
+    _count(compiled, header, path, hist)
     mode = _pillow_mode(header.bit_depth, header.color_type)
     return _from_dense(hist, header.width, header.height, mode)
+
+
+def count_into(data: bytes, path: str, max_pixels: int | None, out: IntArray) -> tuple[int, int, str] | None:
+    """Count an 8-bit L or P PNG into ``out`` (256 zeroed bins); None for any other file.
+
+    The batch form of :func:`decode_histogram` (``segstats.reduce`` gives each
+    file of a chunk one row of a matrix and classifies them all at once):
+    ``out[v]`` becomes the number of pixels of value ``v`` and the result is
+    ``(width, height, mode)``. None means "not counted here" -- not a PNG,
+    another kind (16-bit, interlaced...), or numba missing -- and the caller
+    reads the file the usual way, which reports unsupported files as that
+    path does.
+
+    Raises:
+        BadInputError: truncated or corrupt file, or over ``max_pixels`` (``out`` stays zero).
+    """
+    compiled = kernel()
+    if compiled is None:
+        return None
+    try:
+        header = parse_png(data, path, max_pixels)
+    except Unsupported:
+        return None
+    if header.bytes_per_pixel != 1:
+        return None
+    _count(compiled, header, path, out)
+    return header.width, header.height, _pillow_mode(header.bit_depth, header.color_type)
 
 
 def read_fast(data: bytes, path: str, max_pixels: int | None, *, required: bool) -> ValueHistogram | None:
@@ -579,6 +611,7 @@ __all__ = [
     "Unsupported",
     "available",
     "choose_decoder",
+    "count_into",
     "decode_histogram",
     "inflate",
     "kernel",

@@ -10,8 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from segstats.decode import IntArray, ValueHistogram
+
+BoolArray = npt.NDArray[np.bool_]
 
 # Largest class count inferred when --num-classes is not given; a value at or
 # above it is treated as unknown (it is almost surely not a class index).
@@ -69,9 +72,11 @@ def _apply_map(values: IntArray, value_map: Mapping[int, int]) -> tuple[IntArray
     return mapped, known
 
 
-def classify(histogram: ValueHistogram, spec: LabelSpec) -> ImageCounts:
-    """Split one image's value histogram into classes, ignored and unknown pixels."""
-    values, counts = histogram.values, histogram.counts
+def value_roles(values: IntArray, spec: LabelSpec) -> tuple[IntArray, BoolArray, BoolArray, BoolArray]:
+    """What each raw value is under ``spec``: its mapped value, and masks class / ignored / unknown.
+
+    Every value is exactly one of class, ignored or unknown.
+    """
     if spec.value_map is not None:
         mapped, known = _apply_map(values, spec.value_map)
     else:
@@ -82,6 +87,13 @@ def classify(histogram: ValueHistogram, spec: LabelSpec) -> ImageCounts:
         ignored = np.zeros(values.shape, dtype=bool)
     is_class = known & ~ignored & (mapped >= 0) & (mapped < spec.class_limit)
     unknown = ~is_class & ~ignored
+    return mapped, is_class, ignored, unknown
+
+
+def classify(histogram: ValueHistogram, spec: LabelSpec) -> ImageCounts:
+    """Split one image's value histogram into classes, ignored and unknown pixels."""
+    values, counts = histogram.values, histogram.counts
+    mapped, is_class, ignored, unknown = value_roles(values, spec)
     class_values = mapped[is_class]
     class_counts = counts[is_class]
     if spec.value_map is not None and class_values.size:
@@ -98,6 +110,46 @@ def classify(histogram: ValueHistogram, spec: LabelSpec) -> ImageCounts:
         ignored_pixels=int(counts[ignored].sum()),
         unknown_values=values[unknown],
         unknown_pixels=int(counts[unknown].sum()),
+    )
+
+
+@dataclass(frozen=True)
+class DenseCounts:
+    """Per-class counts of several images at once, from their dense value histograms.
+
+    Row ``i`` is image ``i``. ``class_ids`` are the classes the histogram's
+    values can map to (sorted, unique; a column may be all zero).
+    """
+
+    class_ids: IntArray  # (C,)
+    class_pixels: IntArray  # (n, C)
+    total_pixels: IntArray  # (n,)
+    ignored_pixels: IntArray  # (n,)
+    unknown_pixels: IntArray  # (n,)
+
+
+def classify_dense(dense: IntArray, spec: LabelSpec) -> DenseCounts:
+    """:func:`classify` for ``n`` images at once: ``dense[i, v]`` pixels of image ``i`` hold value ``v``.
+
+    The same rules as :func:`classify` (:func:`value_roles`), applied once to
+    the values ``0..V-1`` instead of once per image.
+    """
+    values = np.arange(dense.shape[1], dtype=np.int64)
+    mapped, is_class, ignored, unknown = value_roles(values, spec)
+    if spec.value_map is None:
+        class_ids = mapped[is_class]
+        class_pixels = dense[:, is_class]
+    else:  # several raw values may map to one class: sum their columns
+        class_ids, column = np.unique(mapped[is_class], return_inverse=True)
+        merge = np.zeros((column.size, class_ids.size), dtype=np.int64)
+        merge[np.arange(column.size), column] = 1
+        class_pixels = dense[:, is_class] @ merge  # integer matmul: exact
+    return DenseCounts(
+        class_ids=class_ids.astype(np.int64),
+        class_pixels=np.ascontiguousarray(class_pixels, dtype=np.int64),
+        total_pixels=dense.sum(axis=1),
+        ignored_pixels=dense[:, ignored].sum(axis=1),
+        unknown_pixels=dense[:, unknown].sum(axis=1),
     )
 
 

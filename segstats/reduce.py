@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
-from segstats.decode import IntArray, ReadOptions, read_value_histogram
+from segstats.decode import IntArray, ReadOptions, _from_dense, decode_histogram, read_bytes
 from segstats.errors import BadInputError
-from segstats.histogram import ImageCounts, LabelSpec, classify, describe_unknown
+from segstats.histogram import DenseCounts, ImageCounts, LabelSpec, classify, classify_dense, describe_unknown
 
 # Below this many files the serial path wins: a worker pool costs ~0.3-0.5 s to start.
 SERIAL_MAX_FILES = 64
@@ -27,6 +28,8 @@ CHUNKS_PER_WORKER = 8
 # joblib backend of the parallel path: both decoders release the GIL while decoding, and
 # threads start in milliseconds where loky workers take 1.5-5 s (imports, numba cache load).
 DEFAULT_BACKEND = "threading"
+# Bins of the per-chunk matrix that 8-bit PNGs read by the fast path are counted into.
+DENSE_BINS = 256
 
 ProgressCallback = Callable[[int], None]
 
@@ -92,10 +95,42 @@ class Totals:
         self.sizes.update(other.sizes)
         self.modes.update(other.modes)
 
+    def add_dense(
+        self, counts: DenseCounts, keep: npt.NDArray[np.bool_], shapes: list[tuple[int, int, str]]
+    ) -> None:
+        """Add the images ``keep`` selects from ``counts`` (``shapes``: their width, height, mode).
+
+        The same sums as :meth:`add_image` once per image: a class counts
+        towards ``image_counts``/``image_pixels`` in the images where it has pixels.
+        """
+        pixels = counts.class_pixels[keep]
+        labelled = counts.total_pixels[keep] - counts.ignored_pixels[keep]
+        seen = pixels.any(axis=0)
+        if seen.any():
+            class_ids, pixels = counts.class_ids[seen], pixels[:, seen]
+            self._ensure(int(class_ids[-1]) + 1)
+            present = pixels > 0
+            self.pixel_counts[class_ids] += pixels.sum(axis=0)
+            self.image_counts[class_ids] += present.sum(axis=0)
+            self.image_pixels[class_ids] += (present * labelled[:, None]).sum(axis=0)
+        self.num_images += int(keep.sum())
+        self.total_pixels += int(counts.total_pixels[keep].sum())
+        self.ignored_pixels += int(counts.ignored_pixels[keep].sum())
+        for (width, height, mode), kept in zip(shapes, keep.tolist(), strict=True):
+            if kept:
+                self.sizes[f"{width}x{height}"] += 1
+                self.modes[mode] += 1
+
 
 def count_file(path: str, spec: LabelSpec, options: ReadOptions) -> tuple[ImageCounts, str, str]:
     """Decode and classify one file; unknown values raise BadInputError."""
-    histogram = read_value_histogram(path, options)
+    return _count_data(read_bytes(path), path, spec, options)
+
+
+def _count_data(
+    data: bytes, path: str, spec: LabelSpec, options: ReadOptions
+) -> tuple[ImageCounts, str, str]:
+    histogram = decode_histogram(data, path, options)
     image = classify(histogram, spec)
     if image.unknown_pixels:
         raise BadInputError(path, describe_unknown(image, spec))
@@ -108,20 +143,61 @@ def count_chunk(
     skip_errors: bool = False,
     options: ReadOptions = ReadOptions(),
 ) -> Totals:
-    """Sum the counts of ``paths``. A bad file stops the chunk unless ``skip_errors``."""
+    """Sum the counts of ``paths``. A bad file stops the chunk unless ``skip_errors``.
+
+    Unless the decoder is Pillow, 8-bit PNGs that the fast path reads are
+    counted into one row each of a ``(files, 256)`` matrix that is classified
+    once for the whole chunk (:func:`segstats.histogram.classify_dense`): per
+    file, only reading and decoding remain, which release the GIL, so worker
+    threads do not queue for it on small masks. Other files go one by one.
+    The sums are the same either way.
+    """
     totals = Totals()
     if spec.num_classes is not None:
         totals._ensure(spec.num_classes)
-    for path in paths:
+    dense: IntArray | None = None
+    if options.decoder != "pillow":
+        from segstats.fastpng import count_into
+
+        dense = np.zeros((len(paths), DENSE_BINS), dtype=np.int64)
+    rows: list[int] = []  # rows of ``dense`` holding a file's counts
+    shapes: list[tuple[int, int, str]] = []
+    for index, path in enumerate(paths):
         try:
-            image, size, mode = count_file(path, spec, options)
+            if dense is None:
+                image, size, mode = count_file(path, spec, options)
+            else:
+                data = read_bytes(path)
+                if not data:
+                    raise BadInputError(path, "empty file (0 bytes)")
+                shape = count_into(data, path, options.max_pixels, dense[index])
+                if shape is not None:
+                    rows.append(index)
+                    shapes.append(shape)
+                    continue
+                image, size, mode = _count_data(data, path, spec, options)
         except BadInputError as exc:
             totals.problems.append(FileProblem(path, exc.cause))
             if not skip_errors:
                 break
             continue
         totals.add_image(image, size, mode)
+    if dense is not None and rows:
+        _add_dense_rows(totals, dense[rows], [paths[i] for i in rows], shapes, spec)
     return totals
+
+
+def _add_dense_rows(
+    totals: Totals, dense: IntArray, paths: list[str], shapes: list[tuple[int, int, str]], spec: LabelSpec
+) -> None:
+    """Classify the rows of ``dense`` at once; files holding unknown values become problems."""
+    counts = classify_dense(dense, spec)
+    keep = counts.unknown_pixels == 0
+    for row in np.flatnonzero(~keep).tolist():
+        width, height, mode = shapes[row]
+        image = classify(_from_dense(dense[row], width, height, mode), spec)
+        totals.problems.append(FileProblem(paths[row], describe_unknown(image, spec)))
+    totals.add_dense(counts, keep, shapes)
 
 
 def effective_jobs(jobs: int | None) -> int:
@@ -198,9 +274,7 @@ def reduce_files(
     from joblib import Parallel, delayed
 
     chunks = chunk_paths(paths, workers)
-    parallel = Parallel(
-        n_jobs=workers, backend=backend or DEFAULT_BACKEND, return_as="generator_unordered"
-    )
+    parallel = Parallel(n_jobs=workers, backend=backend or DEFAULT_BACKEND, return_as="generator_unordered")
     generator = parallel(delayed(_sized_chunk)(c, spec, skip_errors, options) for c in chunks)
     try:
         _consume(generator, totals, skip_errors, progress)

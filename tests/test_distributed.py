@@ -75,7 +75,7 @@ def test_cluster_reads_files_on_the_workers(scheduler, masks, monkeypatch):
     """The workers open the files: with reading poisoned in this process, the scan still works."""
     import distributed
 
-    from segstats import decode
+    from segstats import decode, reduce
 
     folder, arrays = masks
     with distributed.Client(scheduler, set_as_default=False) as client:
@@ -86,6 +86,7 @@ def test_cluster_reads_files_on_the_workers(scheduler, masks, monkeypatch):
         raise AssertionError(f"the client read {path}")
 
     monkeypatch.setattr(decode, "read_bytes", poisoned)
+    monkeypatch.setattr(reduce, "read_bytes", poisoned)
     with pytest.raises(AssertionError, match="the client read"):
         segstats.scan(folder, num_classes=5, ignore_index=255, jobs=1)  # the poison works locally
     stats = segstats.scan(folder, num_classes=5, ignore_index=255, backend="dask", scheduler=scheduler)

@@ -1,0 +1,164 @@
+"""reduce: per-chunk sums, and the batched classification of fast-path files.
+
+``count_chunk`` counts 8-bit PNGs read by the fast path into one matrix per
+chunk and classifies it once; every other file goes one by one. These tests
+mix both kinds in one chunk and check the sums against the Pillow-only path
+and a brute-force count, including value maps, inferred K and bad files.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from labelmasks import brute_force, random_mask, write_mask
+from PIL import Image
+
+from segstats import fastpng
+from segstats.decode import ReadOptions
+from segstats.histogram import LabelSpec, classify_dense
+from segstats.labels import colour_table
+from segstats.reduce import Totals, count_chunk
+
+pytestmark = pytest.mark.skipif(not fastpng.available(), reason="numba is not installed")
+
+AUTO = ReadOptions(decoder="auto")
+PILLOW = ReadOptions(decoder="pillow")
+
+
+def as_dict(totals: Totals) -> dict[str, object]:
+    return {
+        "pixel_counts": totals.pixel_counts.tolist(),
+        "image_counts": totals.image_counts.tolist(),
+        "image_pixels": totals.image_pixels.tolist(),
+        "num_images": totals.num_images,
+        "total_pixels": totals.total_pixels,
+        "ignored_pixels": totals.ignored_pixels,
+        "problems": sorted((p.path, p.error) for p in totals.problems),
+        "sizes": dict(totals.sizes),
+        "modes": dict(totals.modes),
+    }
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    """Files of every kind in one folder: (sorted paths, arrays by path)."""
+    rng = np.random.default_rng(5)
+    arrays: dict[str, np.ndarray] = {}
+    kinds = ["L", "P", "L", "I;16", "P", "L", "I", "1", "L"]
+    for index, mode in enumerate(kinds):
+        classes = 2 if mode == "1" else 6
+        ignore = None if mode == "1" else 255
+        array = random_mask(rng, 9 + index, 17 + 3 * index, classes, ignore)
+        suffix = "tif" if mode == "I" else "png"
+        arrays[write_mask(tmp_path / f"m{index}_{mode.replace(';', '')}.{suffix}", array, mode)] = array
+    rgb = np.zeros((4, 5, 3), dtype=np.uint8)
+    rgb[:, 2:] = (128, 64, 128)
+    path = str(tmp_path / "m9_rgb.png")
+    Image.fromarray(rgb).save(path)
+    arrays[path] = np.where(rgb[..., 0] == 128, 3, 0)
+    return sorted(arrays), arrays
+
+
+def test_mixed_chunk_matches_pillow_and_brute_force(mixed):
+    paths, arrays = mixed
+    spec = LabelSpec(num_classes=6, ignore_index=255)
+    colors = colour_table({"0,0,0": 0, "128,64,128": 3})
+    fast = count_chunk(paths, spec, options=ReadOptions(decoder="auto", colors=colors))
+    slow = count_chunk(paths, spec, options=ReadOptions(decoder="pillow", colors=colors))
+    assert as_dict(fast) == as_dict(slow)
+    truth = brute_force([arrays[p] for p in paths], 6, 255)
+    assert fast.pixel_counts.tolist() == truth.pixel_counts
+    assert fast.image_counts.tolist() == truth.image_counts
+    assert fast.image_pixels.tolist() == truth.image_pixels
+    assert (fast.num_images, fast.total_pixels, fast.ignored_pixels) == (
+        truth.num_images,
+        truth.total_pixels,
+        truth.ignored_pixels,
+    )
+    assert fast.modes["L"] == 4 and fast.modes["P"] == 2
+
+
+def test_inferred_k_grows_only_to_the_classes_seen(tmp_path):
+    """A batch may map 256 values to classes; K must follow the values present, not those possible."""
+    paths = [write_mask(tmp_path / f"{i}.png", np.full((3, 4), i), "L") for i in (0, 2)]
+    totals = count_chunk(paths, LabelSpec(), options=AUTO)
+    assert totals.pixel_counts.tolist() == [12, 0, 12]
+    assert totals.image_counts.tolist() == [1, 0, 1]
+
+
+def test_value_map_merges_values_in_the_batch(tmp_path):
+    rng = np.random.default_rng(9)
+    arrays = [rng.choice([7, 8, 26, 0], size=(6, 11)) for _ in range(4)]
+    paths = [write_mask(tmp_path / f"{i}.png", a, "L") for i, a in enumerate(arrays)]
+    spec = LabelSpec(num_classes=2, ignore_index=255, value_map={7: 0, 8: 0, 26: 1, 0: 255})
+    fast = count_chunk(paths, spec, options=AUTO)
+    assert as_dict(fast) == as_dict(count_chunk(paths, spec, options=PILLOW))
+    mapped = [np.select([np.isin(a, [7, 8]), a == 26], [0, 1], 255) for a in arrays]
+    assert fast.pixel_counts.tolist() == brute_force(mapped, 2, 255).pixel_counts
+    assert fast.image_pixels.tolist() == brute_force(mapped, 2, 255).image_pixels
+
+
+@pytest.mark.parametrize("skip_errors", [False, True])
+def test_bad_files_in_a_batch(tmp_path, skip_errors):
+    good = [write_mask(tmp_path / f"a{i}.png", np.full((2, 3), i), "L") for i in range(3)]
+    unknown = write_mask(tmp_path / "b_unknown.png", np.array([[1, 9, 9]]), "L")
+    broken = str(tmp_path / "c_broken.png")
+    with open(good[0], "rb") as handle:
+        data = handle.read()
+    with open(broken, "wb") as handle:
+        handle.write(data[: len(data) // 2])
+    empty = str(tmp_path / "d_empty.png")
+    open(empty, "wb").close()
+    paths = sorted([*good, unknown, broken, empty])
+    spec = LabelSpec(num_classes=3)
+    fast = count_chunk(paths, spec, skip_errors, AUTO)
+    slow = count_chunk(paths, spec, skip_errors, PILLOW)
+    problems = {p.path: p.error for p in fast.problems}
+    assert "unknown label values 9 in 2 pixels" in problems[unknown]
+    if skip_errors:  # the decoders word a truncation differently: compare the paths
+        fast_dict, slow_dict = as_dict(fast), as_dict(slow)
+        assert [p for p, _ in fast_dict.pop("problems")] == [p for p, _ in slow_dict.pop("problems")]
+        assert fast_dict == slow_dict
+        assert set(problems) == {unknown, broken, empty}
+        assert fast.pixel_counts.tolist() == [6, 6, 6] and fast.num_images == 3
+    else:
+        # the chunk stops at the broken file; the unknown values before it are reported too
+        assert set(problems) == {unknown, broken}
+        assert min(problems) == min(p.path for p in slow.problems) == unknown
+
+
+def test_classify_dense_equals_classify_per_image():
+    rng = np.random.default_rng(3)
+    dense = rng.integers(0, 5, size=(7, 256)) * (rng.random((7, 256)) < 0.05)
+    from segstats.decode import _from_dense
+    from segstats.histogram import classify
+
+    for spec in (
+        LabelSpec(num_classes=40, ignore_index=255),
+        LabelSpec(ignore_index=3),
+        LabelSpec(num_classes=3, value_map={v: v % 4 for v in range(0, 256, 2)}),
+    ):
+        batch = classify_dense(dense, spec)
+        for row in range(dense.shape[0]):
+            image = classify(_from_dense(dense[row], 1, int(dense[row].sum()), "L"), spec)
+            per_class = dict(zip(batch.class_ids.tolist(), batch.class_pixels[row].tolist(), strict=True))
+            assert {c: n for c, n in per_class.items() if n} == dict(
+                zip(image.class_ids.tolist(), image.class_pixels.tolist(), strict=True)
+            )
+            assert batch.ignored_pixels[row] == image.ignored_pixels
+            assert batch.unknown_pixels[row] == image.unknown_pixels
+            assert batch.total_pixels[row] == image.total_pixels
+
+
+def test_chunk_sums_do_not_depend_on_chunking(mixed):
+    paths, _ = mixed
+    spec = LabelSpec(ignore_index=255)
+    pieces = [p for p in paths if not p.endswith(("rgb.png", ".tif"))]
+    whole = count_chunk(pieces, spec, options=AUTO)
+    merged = Totals()
+    for start in range(0, len(pieces), 3):
+        merged.merge(count_chunk(pieces[start : start + 3], spec, options=AUTO))
+    assert as_dict(whole) == as_dict(merged)
+    assert os.path.basename(pieces[0]).startswith("m0")

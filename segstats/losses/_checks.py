@@ -189,3 +189,24 @@ def safe_divide(numerator: Tensor, denominator: Tensor) -> Tensor:
     """
     den = torch.where(denominator > 0, denominator, torch.ones_like(denominator))
     return torch.where(denominator > 0, numerator / den, torch.zeros_like(numerator))
+
+
+def reduce_class_terms(
+    terms: Tensor, selected: Tensor, weight: Tensor | None, reduction: str, per_image: bool
+) -> Tensor:
+    """Reduce per-class terms ``(B, C)`` (``B`` = N images, or 1 for the whole batch).
+
+    Only ``selected`` entries count, each with its class weight (1 without one).
+    "none" returns the weighted terms (``(N, C)``, or ``(C,)`` when not
+    ``per_image``); "sum" their sum; "mean" the weighted mean of each row, then
+    the mean of the rows: every image counts, one with nothing selected as 0
+    (Berman's reference convention).
+    """
+    wsel = selected.to(terms.dtype) if weight is None else weight.unsqueeze(0) * selected
+    weighted = torch.where(selected, wsel * terms, torch.zeros_like(terms))
+    if reduction == "none":
+        return weighted if per_image else weighted.squeeze(0)
+    if reduction == "sum":
+        return weighted.sum()
+    per_row = safe_divide(weighted.sum(1), wsel.sum(1))
+    return per_row.sum() / max(per_row.shape[0], 1)

@@ -42,6 +42,7 @@ from segstats.losses._checks import (
     check_same_shape,
     check_target_values,
     check_weight,
+    reduce_class_terms,
     safe_divide,
     to_compute,
 )
@@ -175,17 +176,7 @@ def _overlap_loss(
             term = term.clamp_min(torch.finfo(term.dtype).tiny if gamma < 1 else 0.0)
             term = term.pow(gamma)
         selected = (g > 0) & kept if classes == "present" else kept
-        wx = weight_for(w, x)
-        wsel = selected.to(x.dtype) if wx is None else wx.unsqueeze(0) * selected
-        terms = torch.where(selected, wsel * term, torch.zeros_like(term))
-        if reduction == "none":
-            return terms if per_image else terms.squeeze(0)
-        if reduction == "sum":
-            return terms.sum()
-        den = wsel.sum(1)
-        per_row = safe_divide(terms.sum(1), den)
-        # per_image: every image counts, one with empty S as 0 (Berman's reference convention)
-    return per_row.sum() / max(per_row.shape[0], 1)
+        return reduce_class_terms(term, selected, weight_for(w, x), reduction, per_image)
 
 
 _DOC_ARGS = """

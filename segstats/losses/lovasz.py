@@ -33,7 +33,7 @@ from segstats.losses._checks import (
     check_same_shape,
     check_target_values,
     check_weight,
-    safe_divide,
+    reduce_class_terms,
     to_compute,
 )
 from segstats.losses._weights import WeightedLoss, WeightLike, resolve_weight, weight_for
@@ -56,20 +56,6 @@ def _lovasz_batched(errors: Tensor, fg: Tensor, valid: Tensor | None, key: Tenso
     jac = 1 - inter / union
     grad = torch.diff(jac, dim=-1, prepend=torch.zeros_like(jac[..., :1]))
     return (e_sorted * grad).sum(-1)
-
-
-def _reduce(losses: Tensor, selected: Tensor, weight: Tensor | None, reduction: str,
-            per_image: bool) -> Tensor:
-    wsel = selected.to(losses.dtype) if weight is None else weight.unsqueeze(0) * selected
-    terms = torch.where(selected, wsel * losses, torch.zeros_like(losses))
-    if reduction == "none":
-        return terms if per_image else terms.squeeze(0)
-    if reduction == "sum":
-        return terms.sum()
-    den = wsel.sum(1)
-    per_row = safe_divide(terms.sum(1), den)
-    # per_image: every image counts, one with empty S as 0 (Berman's reference convention)
-    return per_row.sum() / max(per_row.shape[0], 1)
 
 
 def lovasz_softmax_loss(
@@ -144,7 +130,7 @@ def lovasz_softmax_loss(
             kept = valid.any(-1).expand(p.shape[0], c)
         losses = _lovasz_batched(errors, fg, valid, key)
         selected = (fg.sum(-1) > 0) & kept if classes == "present" else kept
-        return _reduce(losses, selected, weight_for(w, p), reduction, per_image)
+        return reduce_class_terms(losses, selected, weight_for(w, p), reduction, per_image)
 
 
 class LovaszSoftmaxLoss(WeightedLoss):
@@ -237,7 +223,7 @@ def lovasz_hinge_loss(
             kept = valid.any(-1)
         losses = _lovasz_batched(F.relu(errors), fg * valid if valid is not None else fg,
                                  valid, key)
-        return _reduce(losses, kept, weight_for(w, x), reduction, per_image)
+        return reduce_class_terms(losses, kept, weight_for(w, x), reduction, per_image)
 
 
 class LovaszHingeLoss(WeightedLoss):

@@ -1,12 +1,12 @@
 """Throughput of --backend dask on a LocalCluster vs the local backend, on the same files, one run.
 
 Writes N generated label PNGs to a temporary folder, scans them once untimed (to warm
-the page cache), then times ``--repeat`` interleaved runs of the local backend (joblib
-processes, one per core) and of the Dask backend on a ``distributed.LocalCluster`` with
-one single-threaded worker process per core on 127.0.0.1 (cluster start-up timed
-separately). Checks that both documents are identical and prints the ratio of medians.
-On one machine the Dask path can only add overhead (task scheduling, a TCP hop per
-chunk); its point is many machines.
+the page cache), then times ``--repeat`` interleaved runs of the local backend
+(joblib threads, one per core: the default) and of the Dask backend on a
+``distributed.LocalCluster`` with one single-threaded worker process per core on
+127.0.0.1 (cluster start-up timed separately). Checks that both documents are
+identical and prints the ratio of medians. On one machine the Dask path can only add
+overhead (task scheduling, a TCP hop per chunk); its point is many machines.
 
 Usage::
 
@@ -78,7 +78,7 @@ def main() -> None:
     assert remote.to_dict() == local.to_dict(), "the Dask document differs from the local one"
     print(f"{args.files} masks of {args.size}x{args.size}, {args.workers} workers, identical documents")
     local_s, dask_s = statistics.median(local_times), statistics.median(dask_times)
-    print(f"local backend (joblib processes): median {local_s:6.2f} s  {args.files / local_s:8.1f} images/s")
+    print(f"local backend (joblib threads):   median {local_s:6.2f} s  {args.files / local_s:8.1f} images/s")
     print(f"dask LocalCluster (processes):    median {dask_s:6.2f} s  {args.files / dask_s:8.1f} images/s")
     print("  local runs (s): " + " ".join(f"{t:.2f}" for t in local_times))
     print("  dask runs (s):  " + " ".join(f"{t:.2f}" for t in dask_times))

@@ -48,13 +48,19 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each backend, interleaved")
+    parser.add_argument(
+        "--decoder",
+        default="pillow",
+        choices=["auto", "fast", "pillow"],
+        help="the decoder of both backends (auto decides per backend, so it may differ between them)",
+    )
     args = parser.parse_args()
 
     from distributed import LocalCluster
 
     with tempfile.TemporaryDirectory() as folder:
         write_masks(folder, args.files, args.size)
-        options = {"num_classes": NUM_CLASSES, "ignore_index": IGNORE_INDEX}
+        options = {"num_classes": NUM_CLASSES, "ignore_index": IGNORE_INDEX, "decoder": args.decoder}
         segstats.scan(folder, **options)  # warm the page cache and the worker pool
 
         started = time.perf_counter()
@@ -76,7 +82,10 @@ def main() -> None:
                 dask_times.append(time.perf_counter() - started)
 
     assert remote.to_dict() == local.to_dict(), "the Dask document differs from the local one"
-    print(f"{args.files} masks of {args.size}x{args.size}, {args.workers} workers, identical documents")
+    print(
+        f"{args.files} masks of {args.size}x{args.size}, {args.workers} workers, "
+        f"--decoder {args.decoder}, identical documents"
+    )
     local_s, dask_s = statistics.median(local_times), statistics.median(dask_times)
     print(f"local backend (joblib threads):   median {local_s:6.2f} s  {args.files / local_s:8.1f} images/s")
     print(f"dask LocalCluster (processes):    median {dask_s:6.2f} s  {args.files / dask_s:8.1f} images/s")

@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import segstats.losses as L
 
 
-def _time_pair(base: Callable[[], torch.Tensor], fn: Callable[[], torch.Tensor],
-               repeat: int) -> tuple[float, float]:
+def _time_pair(
+    base: Callable[[], torch.Tensor], fn: Callable[[], torch.Tensor], repeat: int
+) -> tuple[float, float]:
     """Median times of ``base`` and ``fn``, run alternately so load drifts hit both."""
     base()
     fn()  # warm-up
@@ -67,6 +68,7 @@ def main() -> None:
             loss = loss_fn()
             loss.backward()
             return loss
+
         return step
 
     baseline = run(lambda: F.cross_entropy(x, y, weight=weight, ignore_index=255))
@@ -75,22 +77,22 @@ def main() -> None:
         "focal": lambda: L.focal_loss(x, y, weight=weight, ignore_index=255, gamma=2.0),
         "dice": lambda: L.dice_loss(x, y, weight=weight, ignore_index=255),
         "jaccard": lambda: L.jaccard_loss(x, y, weight=weight, ignore_index=255),
-        "tversky": lambda: L.tversky_loss(x, y, weight=weight, ignore_index=255,
-                                          alpha=0.3, beta=0.7),
+        "tversky": lambda: L.tversky_loss(x, y, weight=weight, ignore_index=255, alpha=0.3, beta=0.7),
         "focal_tversky": lambda: L.focal_tversky_loss(x, y, weight=weight, ignore_index=255),
-        "dice per_image": lambda: L.dice_loss(x, y, weight=weight, ignore_index=255,
-                                              per_image=True),
+        "dice per_image": lambda: L.dice_loss(x, y, weight=weight, ignore_index=255, per_image=True),
         "ohem": lambda: L.ohem_cross_entropy(x, y, weight=weight, ignore_index=255),
-        "combo ce+dice": lambda: L.combo_loss(x, y, terms={"ce": 1.0, "dice": 1.0},
-                                              weight=weight, ignore_index=255),
+        "combo ce+dice": lambda: L.combo_loss(
+            x, y, terms={"ce": 1.0, "dice": 1.0}, weight=weight, ignore_index=255
+        ),
     }
     if not args.skip_lovasz:
-        cases["lovasz_softmax"] = lambda: L.lovasz_softmax_loss(x, y, weight=weight,
-                                                                ignore_index=255)
+        cases["lovasz_softmax"] = lambda: L.lovasz_softmax_loss(x, y, weight=weight, ignore_index=255)
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"N={args.n} C={args.c} {args.h}x{args.w}, forward+backward, "
-          f"median of {args.repeat}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"N={args.n} C={args.c} {args.h}x{args.w}, forward+backward, "
+        f"median of {args.repeat}"
+    )
     print(f"{'loss':<16} {'ms':>9} {'F.cross_entropy ms':>19} {'ratio':>7}")
     for name, fn in cases.items():
         base, t = _time_pair(baseline, run(fn), args.repeat)

@@ -38,19 +38,15 @@ def check_multiclass(input: Tensor, target: Tensor) -> None:
     """Check logits ``(N, C, *spatial)`` against integer targets ``(N, *spatial)``."""
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
         raise ValueError(
-            f"input and target must be tensors, got {type(input).__name__} and "
-            f"{type(target).__name__}"
+            f"input and target must be tensors, got {type(input).__name__} and {type(target).__name__}"
         )
     if input.ndim < 2:
-        raise ValueError(
-            f"input must have shape (N, C, *spatial), got shape {tuple(input.shape)}"
-        )
+        raise ValueError(f"input must have shape (N, C, *spatial), got shape {tuple(input.shape)}")
     if not input.is_floating_point():
         raise ValueError(f"input must be floating point logits, got dtype {input.dtype}")
     if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
         raise ValueError(
-            f"target must hold integer class indices, got dtype {target.dtype} "
-            f"(shape {tuple(target.shape)})"
+            f"target must hold integer class indices, got dtype {target.dtype} (shape {tuple(target.shape)})"
         )
     expected = (input.shape[0], *input.shape[2:])
     if tuple(target.shape) != expected:
@@ -91,8 +87,7 @@ def check_target_values(target: Tensor, num_classes: int, ignore_index: int | No
         )
 
 
-def check_binary_target_values(target: Tensor, ignore_index: float | None,
-                               *, hard: bool = False) -> None:
+def check_binary_target_values(target: Tensor, ignore_index: float | None, *, hard: bool = False) -> None:
     """Check that every target value is in ``[0, 1]`` (exactly 0 or 1 when ``hard``)
     or ``ignore_index``. CPU tensors only, as :func:`check_target_values`."""
     if target.device.type != "cpu" or target.numel() == 0:
@@ -108,8 +103,7 @@ def check_binary_target_values(target: Tensor, ignore_index: float | None,
     if bool(bad.any()):
         value = target[bad][0].item()
         raise ValueError(
-            f"target contains {value}, which is not {allowed} and not "
-            f"ignore_index={ignore_index}"
+            f"target contains {value}, which is not {allowed} and not ignore_index={ignore_index}"
         )
 
 
@@ -117,19 +111,15 @@ def check_same_shape(input: Tensor, target: Tensor) -> None:
     """Check logits ``(N, C, *spatial)`` against float targets of the same shape."""
     if not isinstance(input, Tensor) or not isinstance(target, Tensor):
         raise ValueError(
-            f"input and target must be tensors, got {type(input).__name__} and "
-            f"{type(target).__name__}"
+            f"input and target must be tensors, got {type(input).__name__} and {type(target).__name__}"
         )
     if input.ndim < 2:
-        raise ValueError(
-            f"input must have shape (N, C, *spatial), got shape {tuple(input.shape)}"
-        )
+        raise ValueError(f"input must have shape (N, C, *spatial), got shape {tuple(input.shape)}")
     if not input.is_floating_point():
         raise ValueError(f"input must be floating point logits, got dtype {input.dtype}")
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(
-            f"target must have the shape of input {tuple(input.shape)}, "
-            f"got {tuple(target.shape)}"
+            f"target must have the shape of input {tuple(input.shape)}, got {tuple(target.shape)}"
         )
     if input.device != target.device:
         raise ValueError(

@@ -53,8 +53,7 @@ def _from_json(path: Path) -> list[Any]:
     num_classes = document.get("num_classes")
     if isinstance(num_classes, int) and num_classes != len(values):
         raise ValueError(
-            f"{path}: 'weights.values' has {len(values)} entries but 'num_classes' is "
-            f"{num_classes}"
+            f"{path}: 'weights.values' has {len(values)} entries but 'num_classes' is {num_classes}"
         )
     return values
 
@@ -87,9 +86,7 @@ def _to_tensor(values: Any, source: str) -> Tensor:
             tensor = tensor.to(torch.float32)
     else:
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-            raise ValueError(
-                f"{source}: weights must be a sequence of numbers, got {type(values).__name__}"
-            )
+            raise ValueError(f"{source}: weights must be a sequence of numbers, got {type(values).__name__}")
         for i, v in enumerate(values):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise ValueError(f"{source}: weight {i} is {v!r}, not a number")
@@ -97,9 +94,7 @@ def _to_tensor(values: Any, source: str) -> Tensor:
                 raise ValueError(f"{source}: weight {i} is {v!r}; weights must be finite")
         tensor = torch.tensor([float(v) for v in values], dtype=torch.float32)
     if tensor.ndim != 1:
-        raise ValueError(
-            f"{source}: weights must be one-dimensional, got shape {tuple(tensor.shape)}"
-        )
+        raise ValueError(f"{source}: weights must be one-dimensional, got shape {tuple(tensor.shape)}")
     if tensor.numel() == 0:
         raise ValueError(f"{source}: weights are empty")
     if not bool(torch.isfinite(tensor).all()):
@@ -156,9 +151,7 @@ def load_weight(weight: WeightLike, num_classes: int | None = None) -> Tensor | 
         source = "weight"
         tensor = _to_tensor(weight, source)
     if num_classes is not None and tensor.numel() != num_classes:
-        raise ValueError(
-            f"{source}: {tensor.numel()} weights given but {num_classes} classes expected"
-        )
+        raise ValueError(f"{source}: {tensor.numel()} weights given but {num_classes} classes expected")
     return tensor
 
 

@@ -29,21 +29,17 @@ COMBO_TERMS: dict[str, Callable[..., Tensor]] = {
 }
 
 
-def _check_terms(terms: Mapping[str, float],
-                 options: Mapping[str, Mapping[str, Any]] | None) -> None:
+def _check_terms(terms: Mapping[str, float], options: Mapping[str, Mapping[str, Any]] | None) -> None:
     if not isinstance(terms, Mapping) or not terms:
         raise ValueError(f"terms must be a non-empty mapping name -> factor, got {terms!r}")
     for name, factor in terms.items():
         if name not in COMBO_TERMS:
-            raise ValueError(
-                f"unknown ComboLoss term {name!r}; known: {', '.join(sorted(COMBO_TERMS))}"
-            )
+            raise ValueError(f"unknown ComboLoss term {name!r}; known: {', '.join(sorted(COMBO_TERMS))}")
         if isinstance(factor, bool) or not isinstance(factor, (int, float)):
             raise ValueError(f"factor of term {name!r} must be a number, got {factor!r}")
     for name, opts in (options or {}).items():
         if name not in terms:
-            raise ValueError(f"options given for {name!r}, which is not among the terms "
-                             f"{list(terms)}")
+            raise ValueError(f"options given for {name!r}, which is not among the terms {list(terms)}")
         for key in ("weight", "ignore_index", "reduction"):
             if key in opts:
                 raise ValueError(f"options[{name!r}] must not set {key!r}: ComboLoss shares it")
@@ -88,8 +84,15 @@ def combo_loss(
     _check_terms(terms, options)
     w = resolve_weight(weight)
     values = [
-        factor * COMBO_TERMS[name](input, target, weight=w, ignore_index=ignore_index,
-                                   reduction="mean", **dict((options or {}).get(name, {})))
+        factor
+        * COMBO_TERMS[name](
+            input,
+            target,
+            weight=w,
+            ignore_index=ignore_index,
+            reduction="mean",
+            **dict((options or {}).get(name, {})),
+        )
         for name, factor in terms.items()
     ]
     total = values[0]
@@ -109,9 +112,14 @@ class ComboLoss(WeightedLoss):
         >>> loss(x, torch.randint(0, 2, (2, 8, 8))).backward()
     """
 
-    def __init__(self, terms: Mapping[str, float], weight: WeightLike = None, *,
-                 ignore_index: int | None = -100,
-                 options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        terms: Mapping[str, float],
+        weight: WeightLike = None,
+        *,
+        ignore_index: int | None = -100,
+        options: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         super().__init__(weight)
         _check_terms(terms, options)
         self.terms = dict(terms)
@@ -119,5 +127,11 @@ class ComboLoss(WeightedLoss):
         self.options = {k: dict(v) for k, v in (options or {}).items()}
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return combo_loss(input, target, terms=self.terms, weight=self.weight,
-                          ignore_index=self.ignore_index, options=self.options)
+        return combo_loss(
+            input,
+            target,
+            terms=self.terms,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            options=self.options,
+        )

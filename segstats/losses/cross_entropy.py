@@ -19,8 +19,9 @@ from segstats.losses._checks import (
 from segstats.losses._weights import WeightedLoss, WeightLike, resolve_weight, weight_for
 
 
-def kept_weight(target: Tensor, weight: Tensor | None, ignore_index: int | None,
-                like: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def kept_weight(
+    target: Tensor, weight: Tensor | None, ignore_index: int | None, like: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
     """Per-pixel ``w[y]`` (0 at ignored pixels), the keep mask and a safe target.
 
     The safe target replaces ignored pixels by class 0 so it can index / gather.
@@ -94,10 +95,17 @@ def cross_entropy(
         x = to_compute(input)
         w = weight_for(w, x)
         if reduction == "none":
-            return F.cross_entropy(x, target, weight=w, ignore_index=torch_ignore,
-                                   label_smoothing=label_smoothing, reduction="none")
-        total = F.cross_entropy(x, target, weight=w, ignore_index=torch_ignore,
-                                label_smoothing=label_smoothing, reduction="sum")
+            return F.cross_entropy(
+                x,
+                target,
+                weight=w,
+                ignore_index=torch_ignore,
+                label_smoothing=label_smoothing,
+                reduction="none",
+            )
+        total = F.cross_entropy(
+            x, target, weight=w, ignore_index=torch_ignore, label_smoothing=label_smoothing, reduction="sum"
+        )
         if reduction == "sum":
             return total
         w_y, _, _ = kept_weight(target, w, ignore_index, x)
@@ -115,8 +123,14 @@ class CrossEntropyLoss(WeightedLoss):
         >>> loss(x, y).backward()
     """
 
-    def __init__(self, weight: WeightLike = None, *, ignore_index: int | None = -100,
-                 label_smoothing: float = 0.0, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: WeightLike = None,
+        *,
+        ignore_index: int | None = -100,
+        label_smoothing: float = 0.0,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(weight)
         check_reduction(reduction)
         self.ignore_index = ignore_index
@@ -124,5 +138,11 @@ class CrossEntropyLoss(WeightedLoss):
         self.reduction = reduction
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return cross_entropy(input, target, weight=self.weight, ignore_index=self.ignore_index,
-                             label_smoothing=self.label_smoothing, reduction=self.reduction)
+        return cross_entropy(
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            reduction=self.reduction,
+        )

@@ -128,9 +128,7 @@ def _overlap_loss(
         check_multiclass(input, target)
         target = as_index(target)
         if ignore_index is not None and ignore_index != int(ignore_index):
-            raise ValueError(
-                f"ignore_index must be an integer in multiclass mode, got {ignore_index}"
-            )
+            raise ValueError(f"ignore_index must be an integer in multiclass mode, got {ignore_index}")
     else:
         if mode == "binary" and target.ndim == input.ndim - 1:
             target = target.unsqueeze(1)
@@ -163,8 +161,7 @@ def _overlap_loss(
             score = safe_divide(inter + smooth, (psum + g - inter + smooth).clamp_min(eps))
         else:
             fp, fn = psum - inter, g - inter
-            score = safe_divide(inter + smooth,
-                                (inter + alpha * fp + beta * fn + smooth).clamp_min(eps))
+            score = safe_divide(inter + smooth, (inter + alpha * fp + beta * fn + smooth).clamp_min(eps))
         if log_loss:
             term = -torch.log(score.clamp_min(max(eps, torch.finfo(score.dtype).tiny)))
         else:
@@ -219,23 +216,38 @@ def dice_loss(
     mode: str = "multiclass",
     reduction: str = "mean",
 ) -> Tensor:
-    return _overlap_loss("dice", input, target, weight=weight, ignore_index=ignore_index,
-                         smooth=smooth, eps=eps, per_image=per_image, classes=classes,
-                         log_loss=log_loss, mode=mode, reduction=reduction)
+    return _overlap_loss(
+        "dice",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        smooth=smooth,
+        eps=eps,
+        per_image=per_image,
+        classes=classes,
+        log_loss=log_loss,
+        mode=mode,
+        reduction=reduction,
+    )
 
 
-dice_loss.__doc__ = r"""Soft Dice loss (Milletari et al., "V-Net", 3DV 2016).
+dice_loss.__doc__ = (
+    r"""Soft Dice loss (Milletari et al., "V-Net", 3DV 2016).
 
     .. math::
         D_c = \frac{2 I_c + s}{\max(P_c + G_c + s, \epsilon)}, \qquad
         L = \frac{\sum_{c \in S} w_c (1 - D_c)}{\sum_{c \in S} w_c}
-""" + _DOC_ARGS + """
+"""
+    + _DOC_ARGS
+    + """
     Example:
         >>> import torch
         >>> x = torch.tensor([[[[9.0, -9.0]], [[-9.0, 9.0]]]])   # confident, correct
         >>> dice_loss(x, torch.tensor([[[0, 1]]])).item() < 1e-3
         True
 """
+)
 
 
 def jaccard_loss(
@@ -252,25 +264,40 @@ def jaccard_loss(
     mode: str = "multiclass",
     reduction: str = "mean",
 ) -> Tensor:
-    return _overlap_loss("jaccard", input, target, weight=weight, ignore_index=ignore_index,
-                         smooth=smooth, eps=eps, per_image=per_image, classes=classes,
-                         log_loss=log_loss, mode=mode, reduction=reduction)
+    return _overlap_loss(
+        "jaccard",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        smooth=smooth,
+        eps=eps,
+        per_image=per_image,
+        classes=classes,
+        log_loss=log_loss,
+        mode=mode,
+        reduction=reduction,
+    )
 
 
-jaccard_loss.__doc__ = r"""Soft Jaccard (IoU) loss (Rahman & Wang 2016; Berman et al. 2018).
+jaccard_loss.__doc__ = (
+    r"""Soft Jaccard (IoU) loss (Rahman & Wang 2016; Berman et al. 2018).
 
     .. math::
         J_c = \frac{I_c + s}{\max(P_c + G_c - I_c + s, \epsilon)}, \qquad
         L = \frac{\sum_{c \in S} w_c (1 - J_c)}{\sum_{c \in S} w_c}
 
     With ``smooth=0``, ``J_c = D_c / (2 - D_c)`` per class.
-""" + _DOC_ARGS + """
+"""
+    + _DOC_ARGS
+    + """
     Example:
         >>> import torch
         >>> x = torch.zeros(1, 2, 1, 2)              # p = 0.5 everywhere
         >>> round(jaccard_loss(x, torch.tensor([[[0, 1]]])).item(), 6)  # 1 - 0.5/1.5
         0.666667
 """
+)
 
 
 def tversky_loss(
@@ -290,13 +317,27 @@ def tversky_loss(
     mode: str = "multiclass",
     reduction: str = "mean",
 ) -> Tensor:
-    return _overlap_loss("tversky", input, target, weight=weight, ignore_index=ignore_index,
-                         smooth=smooth, eps=eps, per_image=per_image, classes=classes,
-                         log_loss=log_loss, mode=mode, reduction=reduction,
-                         alpha=alpha, beta=beta, gamma=gamma)
+    return _overlap_loss(
+        "tversky",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        smooth=smooth,
+        eps=eps,
+        per_image=per_image,
+        classes=classes,
+        log_loss=log_loss,
+        mode=mode,
+        reduction=reduction,
+        alpha=alpha,
+        beta=beta,
+        gamma=gamma,
+    )
 
 
-tversky_loss.__doc__ = r"""Tversky loss (Salehi et al., MLMI 2017) and its focal form (Abraham &
+tversky_loss.__doc__ = (
+    r"""Tversky loss (Salehi et al., MLMI 2017) and its focal form (Abraham &
     Khan, ISBI 2019).
 
     .. math::
@@ -307,13 +348,15 @@ tversky_loss.__doc__ = r"""Tversky loss (Salehi et al., MLMI 2017) and its focal
     ``alpha`` weighs false positives, ``beta`` false negatives. ``alpha = beta = 0.5,
     gamma = 1`` is the Dice loss with ``smooth`` doubled (identical at ``smooth=0``).
     With ``log_loss`` the term is ``(-log max(T_c, eps)) ** gamma``.
-""" + _DOC_ARGS.replace(
-    "        smooth:",
-    "        alpha: weight of false positives.\n"
-    "        beta: weight of false negatives.\n"
-    "        gamma: exponent of the per-class term (focal Tversky).\n"
-    "        smooth:",
-) + """
+"""
+    + _DOC_ARGS.replace(
+        "        smooth:",
+        "        alpha: weight of false positives.\n"
+        "        beta: weight of false negatives.\n"
+        "        gamma: exponent of the per-class term (focal Tversky).\n"
+        "        smooth:",
+    )
+    + """
     Example:
         >>> import torch
         >>> x = torch.zeros(1, 2, 1, 2)              # p = 0.5 everywhere
@@ -321,6 +364,7 @@ tversky_loss.__doc__ = r"""Tversky loss (Salehi et al., MLMI 2017) and its focal
         >>> round(tversky_loss(x, y, alpha=0.7, beta=0.3).item(), 6)  # 1 - 0.5/(0.5+0.35+0.15)
         0.5
 """
+)
 
 
 def focal_tversky_loss(
@@ -349,19 +393,41 @@ def focal_tversky_loss(
         >>> round(focal_tversky_loss(x, torch.tensor([[[0, 1]]])).item(), 6)  # 0.5 ** 0.75
         0.594604
     """
-    return _overlap_loss("tversky", input, target, weight=weight, ignore_index=ignore_index,
-                         smooth=smooth, eps=eps, per_image=per_image, classes=classes,
-                         log_loss=log_loss, mode=mode, reduction=reduction,
-                         alpha=alpha, beta=beta, gamma=gamma)
+    return _overlap_loss(
+        "tversky",
+        input,
+        target,
+        weight=weight,
+        ignore_index=ignore_index,
+        smooth=smooth,
+        eps=eps,
+        per_image=per_image,
+        classes=classes,
+        log_loss=log_loss,
+        mode=mode,
+        reduction=reduction,
+        alpha=alpha,
+        beta=beta,
+        gamma=gamma,
+    )
 
 
 class _OverlapLoss(WeightedLoss):
     _kind = "dice"
 
-    def __init__(self, weight: WeightLike = None, *, ignore_index: float | None = None,
-                 smooth: float = 0.0, eps: float = 1e-7, per_image: bool = False,
-                 classes: str = "present", log_loss: bool = False, mode: str = "multiclass",
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: WeightLike = None,
+        *,
+        ignore_index: float | None = None,
+        smooth: float = 0.0,
+        eps: float = 1e-7,
+        per_image: bool = False,
+        classes: str = "present",
+        log_loss: bool = False,
+        mode: str = "multiclass",
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(weight)
         check_reduction(reduction)
         check_classes(classes)
@@ -382,11 +448,21 @@ class _OverlapLoss(WeightedLoss):
         return {}
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return _overlap_loss(self._kind, input, target, weight=self.weight,
-                             ignore_index=self.ignore_index, smooth=self.smooth, eps=self.eps,
-                             per_image=self.per_image, classes=self.classes,
-                             log_loss=self.log_loss, mode=self.mode, reduction=self.reduction,
-                             **self._extra())
+        return _overlap_loss(
+            self._kind,
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            smooth=self.smooth,
+            eps=self.eps,
+            per_image=self.per_image,
+            classes=self.classes,
+            log_loss=self.log_loss,
+            mode=self.mode,
+            reduction=self.reduction,
+            **self._extra(),
+        )
 
 
 class DiceLoss(_OverlapLoss):
@@ -427,14 +503,33 @@ class TverskyLoss(_OverlapLoss):
 
     _kind = "tversky"
 
-    def __init__(self, weight: WeightLike = None, *, alpha: float = 0.5, beta: float = 0.5,
-                 gamma: float = 1.0, ignore_index: float | None = None, smooth: float = 0.0,
-                 eps: float = 1e-7, per_image: bool = False, classes: str = "present",
-                 log_loss: bool = False, mode: str = "multiclass",
-                 reduction: str = "mean") -> None:
-        super().__init__(weight, ignore_index=ignore_index, smooth=smooth, eps=eps,
-                         per_image=per_image, classes=classes, log_loss=log_loss, mode=mode,
-                         reduction=reduction)
+    def __init__(
+        self,
+        weight: WeightLike = None,
+        *,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        gamma: float = 1.0,
+        ignore_index: float | None = None,
+        smooth: float = 0.0,
+        eps: float = 1e-7,
+        per_image: bool = False,
+        classes: str = "present",
+        log_loss: bool = False,
+        mode: str = "multiclass",
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            weight,
+            ignore_index=ignore_index,
+            smooth=smooth,
+            eps=eps,
+            per_image=per_image,
+            classes=classes,
+            log_loss=log_loss,
+            mode=mode,
+            reduction=reduction,
+        )
         check_nonnegative("gamma", gamma)
         self.alpha = alpha
         self.beta = beta
@@ -454,11 +549,33 @@ class FocalTverskyLoss(TverskyLoss):
         >>> loss(x, torch.randint(0, 3, (2, 8, 8))).backward()
     """
 
-    def __init__(self, weight: WeightLike = None, *, alpha: float = 0.7, beta: float = 0.3,
-                 gamma: float = 0.75, ignore_index: float | None = None, smooth: float = 0.0,
-                 eps: float = 1e-7, per_image: bool = False, classes: str = "present",
-                 log_loss: bool = False, mode: str = "multiclass",
-                 reduction: str = "mean") -> None:
-        super().__init__(weight, alpha=alpha, beta=beta, gamma=gamma, ignore_index=ignore_index,
-                         smooth=smooth, eps=eps, per_image=per_image, classes=classes,
-                         log_loss=log_loss, mode=mode, reduction=reduction)
+    def __init__(
+        self,
+        weight: WeightLike = None,
+        *,
+        alpha: float = 0.7,
+        beta: float = 0.3,
+        gamma: float = 0.75,
+        ignore_index: float | None = None,
+        smooth: float = 0.0,
+        eps: float = 1e-7,
+        per_image: bool = False,
+        classes: str = "present",
+        log_loss: bool = False,
+        mode: str = "multiclass",
+        reduction: str = "mean",
+    ) -> None:
+        super().__init__(
+            weight,
+            alpha=alpha,
+            beta=beta,
+            gamma=gamma,
+            ignore_index=ignore_index,
+            smooth=smooth,
+            eps=eps,
+            per_image=per_image,
+            classes=classes,
+            log_loss=log_loss,
+            mode=mode,
+            reduction=reduction,
+        )

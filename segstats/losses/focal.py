@@ -123,8 +123,14 @@ class FocalLoss(WeightedLoss):
         >>> loss(x, torch.randint(0, 3, (2, 8, 8))).backward()
     """
 
-    def __init__(self, weight: WeightLike = None, *, gamma: float = 2.0,
-                 ignore_index: int | None = -100, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: WeightLike = None,
+        *,
+        gamma: float = 2.0,
+        ignore_index: int | None = -100,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(weight)
         check_reduction(reduction)
         check_nonnegative("gamma", gamma)
@@ -133,8 +139,14 @@ class FocalLoss(WeightedLoss):
         self.reduction = reduction
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return focal_loss(input, target, weight=self.weight, gamma=self.gamma,
-                          ignore_index=self.ignore_index, reduction=self.reduction)
+        return focal_loss(
+            input,
+            target,
+            weight=self.weight,
+            gamma=self.gamma,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+        )
 
 
 def binary_focal_loss(
@@ -231,8 +243,15 @@ class BinaryFocalLoss(WeightedLoss):
         >>> loss(x, torch.randint(0, 2, (2, 1, 8, 8)).float()).backward()
     """
 
-    def __init__(self, weight: WeightLike = None, *, alpha: float = 0.25, gamma: float = 2.0,
-                 ignore_index: float | None = None, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: WeightLike = None,
+        *,
+        alpha: float = 0.25,
+        gamma: float = 2.0,
+        ignore_index: float | None = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(weight)
         check_reduction(reduction)
         check_nonnegative("gamma", gamma)
@@ -242,6 +261,12 @@ class BinaryFocalLoss(WeightedLoss):
         self.reduction = reduction
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return binary_focal_loss(input, target, weight=self.weight, alpha=self.alpha,
-                                 gamma=self.gamma, ignore_index=self.ignore_index,
-                                 reduction=self.reduction)
+        return binary_focal_loss(
+            input,
+            target,
+            weight=self.weight,
+            alpha=self.alpha,
+            gamma=self.gamma,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+        )

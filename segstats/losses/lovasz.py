@@ -123,8 +123,7 @@ def lovasz_softmax_loss(
         errors = (fg - p).abs()
         if valid is None:
             key = errors
-            kept = torch.full((p.shape[0], c), p.shape[2] > 0, dtype=torch.bool,
-                              device=p.device)
+            kept = torch.full((p.shape[0], c), p.shape[2] > 0, dtype=torch.bool, device=p.device)
         else:
             key = torch.where(valid, errors.detach(), torch.full_like(errors, -1.0))
             kept = valid.any(-1).expand(p.shape[0], c)
@@ -143,9 +142,15 @@ class LovaszSoftmaxLoss(WeightedLoss):
         >>> loss(x, torch.randint(0, 3, (2, 8, 8))).backward()
     """
 
-    def __init__(self, weight: WeightLike = None, *, ignore_index: int | None = None,
-                 per_image: bool = False, classes: str = "present",
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: WeightLike = None,
+        *,
+        ignore_index: int | None = None,
+        per_image: bool = False,
+        classes: str = "present",
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(weight)
         check_reduction(reduction)
         check_classes(classes)
@@ -155,9 +160,15 @@ class LovaszSoftmaxLoss(WeightedLoss):
         self.reduction = reduction
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return lovasz_softmax_loss(input, target, weight=self.weight,
-                                   ignore_index=self.ignore_index, per_image=self.per_image,
-                                   classes=self.classes, reduction=self.reduction)
+        return lovasz_softmax_loss(
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            per_image=self.per_image,
+            classes=self.classes,
+            reduction=self.reduction,
+        )
 
 
 def lovasz_hinge_loss(
@@ -221,8 +232,7 @@ def lovasz_hinge_loss(
         else:
             key = torch.where(valid, errors.detach(), torch.full_like(errors, -float("inf")))
             kept = valid.any(-1)
-        losses = _lovasz_batched(F.relu(errors), fg * valid if valid is not None else fg,
-                                 valid, key)
+        losses = _lovasz_batched(F.relu(errors), fg * valid if valid is not None else fg, valid, key)
         return reduce_class_terms(losses, kept, weight_for(w, x), reduction, per_image)
 
 
@@ -236,8 +246,14 @@ class LovaszHingeLoss(WeightedLoss):
         >>> loss(x, torch.randint(0, 2, (2, 1, 8, 8)).float()).backward()
     """
 
-    def __init__(self, weight: WeightLike = None, *, ignore_index: float | None = None,
-                 per_image: bool = False, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: WeightLike = None,
+        *,
+        ignore_index: float | None = None,
+        per_image: bool = False,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(weight)
         check_reduction(reduction)
         self.ignore_index = ignore_index
@@ -245,6 +261,11 @@ class LovaszHingeLoss(WeightedLoss):
         self.reduction = reduction
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return lovasz_hinge_loss(input, target, weight=self.weight,
-                                 ignore_index=self.ignore_index, per_image=self.per_image,
-                                 reduction=self.reduction)
+        return lovasz_hinge_loss(
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            per_image=self.per_image,
+            reduction=self.reduction,
+        )

@@ -101,8 +101,9 @@ def ohem_cross_entropy(
                     selected |= extra.view(valid.shape) & valid
             else:
                 n_valid = valid.sum()
-                k_sel = torch.maximum(torch.ceil(n_valid * top_k),
-                                      torch.clamp(n_valid, max=min_kept)).to(torch.long)
+                k_sel = torch.maximum(torch.ceil(n_valid * top_k), torch.clamp(n_valid, max=min_kept)).to(
+                    torch.long
+                )
                 order = torch.sort(prob, stable=True).indices
                 rank = torch.empty_like(order)
                 rank[order] = torch.arange(numel, device=order.device)
@@ -127,9 +128,16 @@ class OhemCrossEntropyLoss(WeightedLoss):
         >>> loss(x, torch.randint(0, 3, (2, 8, 8))).backward()
     """
 
-    def __init__(self, weight: WeightLike = None, *, ignore_index: int | None = -100,
-                 threshold: float = 0.7, min_kept: int = 100000, top_k: float | None = None,
-                 reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: WeightLike = None,
+        *,
+        ignore_index: int | None = -100,
+        threshold: float = 0.7,
+        min_kept: int = 100000,
+        top_k: float | None = None,
+        reduction: str = "mean",
+    ) -> None:
         super().__init__(weight)
         check_reduction(reduction)
         if not 0.0 <= threshold <= 1.0:
@@ -145,10 +153,16 @@ class OhemCrossEntropyLoss(WeightedLoss):
         self.reduction = reduction
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return ohem_cross_entropy(input, target, weight=self.weight,
-                                  ignore_index=self.ignore_index, threshold=self.threshold,
-                                  min_kept=self.min_kept, top_k=self.top_k,
-                                  reduction=self.reduction)
+        return ohem_cross_entropy(
+            input,
+            target,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            threshold=self.threshold,
+            min_kept=self.min_kept,
+            top_k=self.top_k,
+            reduction=self.reduction,
+        )
 
 
 __all__ = ["OhemCrossEntropyLoss", "ohem_cross_entropy"]

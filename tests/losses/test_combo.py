@@ -23,11 +23,14 @@ def test_is_the_weighted_sum_with_shared_weight_and_ignore():
     y[0, 0] = 255
     w = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
     options = {"dice": {"smooth": 1.0}, "focal": {"gamma": 1.0}}
-    combo = L.ComboLoss({"cross_entropy": 0.7, "dice": 0.3, "focal": 1.0}, weight=w,
-                        ignore_index=255, options=options)
-    expected = (0.7 * L.cross_entropy(x, y, weight=w, ignore_index=255)
-                + 0.3 * L.dice_loss(x, y, weight=w, ignore_index=255, smooth=1.0)
-                + L.focal_loss(x, y, weight=w, ignore_index=255, gamma=1.0))
+    combo = L.ComboLoss(
+        {"cross_entropy": 0.7, "dice": 0.3, "focal": 1.0}, weight=w, ignore_index=255, options=options
+    )
+    expected = (
+        0.7 * L.cross_entropy(x, y, weight=w, ignore_index=255)
+        + 0.3 * L.dice_loss(x, y, weight=w, ignore_index=255, smooth=1.0)
+        + L.focal_loss(x, y, weight=w, ignore_index=255, gamma=1.0)
+    )
     torch.testing.assert_close(combo(x, y), expected)
     assert combo.to(torch.float64).weight.dtype == torch.float64
 

@@ -16,8 +16,7 @@ def test_closed_form(logits_for):
     y = torch.tensor([[1, 0]])
     expected = (2 * -math.log(0.75) + 1 * math.log(2)) / 3
     assert L.cross_entropy(x, y, weight=[1.0, 2.0]).item() == pytest.approx(expected)
-    assert L.cross_entropy(x, y, reduction="sum").item() == pytest.approx(
-        -math.log(0.75) + math.log(2))
+    assert L.cross_entropy(x, y, reduction="sum").item() == pytest.approx(-math.log(0.75) + math.log(2))
 
 
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
@@ -27,10 +26,12 @@ def test_matches_torch(label_smoothing, reduction):
     y = torch.randint(0, 5, (3, 4, 6))
     y[0, :2] = 255
     w = torch.rand(5, dtype=torch.float64) + 0.1
-    ours = L.CrossEntropyLoss(weight=w, ignore_index=255, label_smoothing=label_smoothing,
-                              reduction=reduction)(x, y)
-    ref = F.cross_entropy(x, y, weight=w, ignore_index=255, label_smoothing=label_smoothing,
-                          reduction=reduction)
+    ours = L.CrossEntropyLoss(
+        weight=w, ignore_index=255, label_smoothing=label_smoothing, reduction=reduction
+    )(x, y)
+    ref = F.cross_entropy(
+        x, y, weight=w, ignore_index=255, label_smoothing=label_smoothing, reduction=reduction
+    )
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
 
 
@@ -62,9 +63,9 @@ def test_ignore_index_none_means_nothing_is_ignored():
     for reduction in ("mean", "sum", "none"):
         torch.testing.assert_close(
             L.CrossEntropyLoss(weight=w, ignore_index=None, reduction=reduction)(x, y),
-            F.cross_entropy(x, y, weight=w, reduction=reduction))
+            F.cross_entropy(x, y, weight=w, reduction=reduction),
+        )
     combo = L.ComboLoss({"ce": 1.0, "dice": 1.0}, weight=w, ignore_index=None)
-    torch.testing.assert_close(combo(x, y), F.cross_entropy(x, y, weight=w)
-                               + L.dice_loss(x, y, weight=w))
+    torch.testing.assert_close(combo(x, y), F.cross_entropy(x, y, weight=w) + L.dice_loss(x, y, weight=w))
     with pytest.raises(ValueError, match="target contains -100"):
         L.cross_entropy(x, torch.full((2, 4, 5), -100), ignore_index=None)

@@ -24,12 +24,16 @@ def test_dice_closed_form(logits_for):
     kw = {"ignore_index": 255}
     assert L.dice_loss(x, TARGET, **kw).item() == pytest.approx(1 - sum(D) / 2)
     assert L.dice_loss(x, TARGET, weight=[1.0, 3.0], **kw).item() == pytest.approx(
-        ((1 - D[0]) + 3 * (1 - D[1])) / 4)
-    torch.testing.assert_close(L.dice_loss(x, TARGET, reduction="none", **kw),
-                               torch.tensor([1 - D[0], 1 - D[1]], dtype=torch.float64))
+        ((1 - D[0]) + 3 * (1 - D[1])) / 4
+    )
+    torch.testing.assert_close(
+        L.dice_loss(x, TARGET, reduction="none", **kw),
+        torch.tensor([1 - D[0], 1 - D[1]], dtype=torch.float64),
+    )
     assert L.dice_loss(x, TARGET, reduction="sum", **kw).item() == pytest.approx(2 - sum(D))
     assert L.dice_loss(x, TARGET, log_loss=True, **kw).item() == pytest.approx(
-        -(math.log(D[0]) + math.log(D[1])) / 2)
+        -(math.log(D[0]) + math.log(D[1])) / 2
+    )
     smooth = L.dice_loss(x, TARGET, smooth=1.0, **kw).item()
     assert smooth == pytest.approx(1 - ((2.5 / 3.5) + (3.5 / 4.5)) / 2)
 
@@ -38,7 +42,8 @@ def test_jaccard_and_tversky_closed_form(logits_for):
     x = logits_for(PROBS)
     assert L.jaccard_loss(x, TARGET, ignore_index=255).item() == pytest.approx(1 - sum(J) / 2)
     assert L.tversky_loss(x, TARGET, ignore_index=255, alpha=0.7, beta=0.3).item() == (
-        pytest.approx(1 - sum(T73) / 2))
+        pytest.approx(1 - sum(T73) / 2)
+    )
     focal = L.focal_tversky_loss(x, TARGET, ignore_index=255).item()
     assert focal == pytest.approx(((1 - T73[0]) ** 0.75 + (1 - T73[1]) ** 0.75) / 2)
     module = L.FocalTverskyLoss(ignore_index=255)
@@ -64,7 +69,8 @@ def test_per_image(logits_for):
     # an image with every pixel ignored counts as 0 in the mean (Berman's convention)
     y_ign = torch.tensor([[0, 1, 1], [255, 255, 255]])
     assert L.dice_loss(x, y_ign, per_image=True, ignore_index=255).item() == pytest.approx(
-        (1 - sum(D) / 2) / 2)
+        (1 - sum(D) / 2) / 2
+    )
 
 
 def test_tversky_half_half_is_dice():
@@ -75,11 +81,13 @@ def test_tversky_half_half_is_dice():
     for per_image in (False, True):
         for classes in ("present", "all"):
             kw = {"weight": w, "ignore_index": 255, "per_image": per_image, "classes": classes}
-            torch.testing.assert_close(L.tversky_loss(x, y, alpha=0.5, beta=0.5, **kw),
-                                       L.dice_loss(x, y, **kw))
+            torch.testing.assert_close(
+                L.tversky_loss(x, y, alpha=0.5, beta=0.5, **kw), L.dice_loss(x, y, **kw)
+            )
             # with smoothing, Tversky(0.5, 0.5, smooth=s) is Dice(smooth=2 s)
-            torch.testing.assert_close(L.tversky_loss(x, y, smooth=0.5, **kw),
-                                       L.dice_loss(x, y, smooth=1.0, **kw))
+            torch.testing.assert_close(
+                L.tversky_loss(x, y, smooth=0.5, **kw), L.dice_loss(x, y, smooth=1.0, **kw)
+            )
 
 
 def test_jaccard_dice_relation_per_class():
@@ -94,16 +102,15 @@ def test_binary_and_multilabel():
     x = torch.zeros(1, 1, 4)  # p = 0.5
     t = torch.tensor([[[1.0, 1.0, 0.0, 255.0]]])
     # I = 1, P = 1.5, G = 2 over the three kept pixels
-    assert L.dice_loss(x, t, mode="binary", ignore_index=255).item() == pytest.approx(
-        1 - 2 / 3.5)
-    assert L.dice_loss(x, t[:, 0], mode="binary", ignore_index=255).item() == pytest.approx(
-        1 - 2 / 3.5)
+    assert L.dice_loss(x, t, mode="binary", ignore_index=255).item() == pytest.approx(1 - 2 / 3.5)
+    assert L.dice_loss(x, t[:, 0], mode="binary", ignore_index=255).item() == pytest.approx(1 - 2 / 3.5)
     x2 = torch.zeros(1, 2, 3)
     t2 = torch.tensor([[[1.0, 1.0, 0.0], [0.0, 0.0, 0.0]]])
     # channel 0: D = 2 / 3.5, channel 1 absent ("present") or D = 0 ("all")
     assert L.dice_loss(x2, t2, mode="multilabel").item() == pytest.approx(1 - 2 / 3.5)
     assert L.dice_loss(x2, t2, mode="multilabel", classes="all").item() == pytest.approx(
-        (1 - 2 / 3.5 + 1) / 2)
+        (1 - 2 / 3.5 + 1) / 2
+    )
     with pytest.raises(ValueError, match="one channel"):
         L.dice_loss(x2, t2, mode="binary")
 

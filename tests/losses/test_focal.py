@@ -23,7 +23,8 @@ def test_closed_form(logits_for):
     torch.testing.assert_close(none, torch.tensor([[2 * la, lb]], dtype=torch.float64))
     # gamma = 1: (1 - p) * -ln p
     assert L.focal_loss(x, y, gamma=1.0).item() == pytest.approx(
-        (0.5 * math.log(2) + 0.25 * math.log(4 / 3)) / 2)
+        (0.5 * math.log(2) + 0.25 * math.log(4 / 3)) / 2
+    )
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
@@ -98,8 +99,7 @@ def test_binary_ignore_and_weight():
     w = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
     wf = w.view(1, 3, 1, 1).expand_as(per)
     expected = (per * wf)[keep].sum() / wf[keep].sum()
-    torch.testing.assert_close(
-        L.binary_focal_loss(x, t, ignore_index=-1, weight=w), expected)
+    torch.testing.assert_close(L.binary_focal_loss(x, t, ignore_index=-1, weight=w), expected)
 
 
 def test_errors():

@@ -20,14 +20,12 @@ def test_import_needs_no_cli_stack():
         "bad = [m for m in ('joblib', 'rich', 'typer', 'segstats.cli') if m in sys.modules]; "
         "print(','.join(bad))"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples_run(name):
-    module = importlib.import_module(
-        "segstats.losses" if name == "__init__" else f"segstats.losses.{name}")
+    module = importlib.import_module("segstats.losses" if name == "__init__" else f"segstats.losses.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0

@@ -19,15 +19,14 @@ def test_softmax_closed_form(logits_for):
     x = logits_for(PROBS)
     y = torch.tensor([[0, 0, 1]])
     assert L.lovasz_softmax_loss(x, y).item() == pytest.approx((L0 + L1) / 2)
-    assert L.lovasz_softmax_loss(x, y, weight=[1.0, 3.0]).item() == pytest.approx(
-        (L0 + 3 * L1) / 4)
-    torch.testing.assert_close(L.lovasz_softmax_loss(x, y, reduction="none"),
-                               torch.tensor([L0, L1], dtype=torch.float64))
+    assert L.lovasz_softmax_loss(x, y, weight=[1.0, 3.0]).item() == pytest.approx((L0 + 3 * L1) / 4)
+    torch.testing.assert_close(
+        L.lovasz_softmax_loss(x, y, reduction="none"), torch.tensor([L0, L1], dtype=torch.float64)
+    )
     # an ignored pixel changes nothing
     x4 = torch.cat([x, torch.randn(1, 2, 1, dtype=torch.float64)], dim=2)
     y4 = torch.tensor([[0, 0, 1, 255]])
-    assert L.lovasz_softmax_loss(x4, y4, ignore_index=255).item() == pytest.approx(
-        (L0 + L1) / 2)
+    assert L.lovasz_softmax_loss(x4, y4, ignore_index=255).item() == pytest.approx((L0 + L1) / 2)
 
 
 def test_softmax_present_all_and_per_image(logits_for):
@@ -35,8 +34,7 @@ def test_softmax_present_all_and_per_image(logits_for):
     y = torch.tensor([[0, 0, 1]])
     assert L.lovasz_softmax_loss(x, y).item() == pytest.approx((L0 + L1) / 2)
     # absent class under "all": the largest error, max p_2 ~ 0
-    assert L.lovasz_softmax_loss(x, y, classes="all").item() == pytest.approx(
-        (L0 + L1) / 3, abs=1e-9)
+    assert L.lovasz_softmax_loss(x, y, classes="all").item() == pytest.approx((L0 + L1) / 3, abs=1e-9)
     x2 = torch.cat([x, x.flip(2)])
     y2 = torch.cat([y, y.flip(1)])
     assert L.lovasz_softmax_loss(x2, y2, per_image=True).item() == pytest.approx((L0 + L1) / 2)
@@ -73,8 +71,10 @@ def test_softmax_ignore_index_that_is_a_class_index(per_image, classes):
     y[1, :, :2] = 0
     y255 = torch.where(y == 0, 255, y)
     kw = {"per_image": per_image, "classes": classes, "reduction": "none"}
-    torch.testing.assert_close(L.lovasz_softmax_loss(x, y, ignore_index=0, **kw),
-                               L.lovasz_softmax_loss(x, y255, ignore_index=255, **kw))
+    torch.testing.assert_close(
+        L.lovasz_softmax_loss(x, y, ignore_index=0, **kw),
+        L.lovasz_softmax_loss(x, y255, ignore_index=255, **kw),
+    )
 
 
 def test_hinge_target_must_be_zero_or_one():

@@ -26,12 +26,12 @@ def test_closed_form(logits_for):
     assert f(x, Y, top_k=1 / 3, min_kept=0).item() == pytest.approx(LN[1])
     assert f(x, Y, top_k=0.5, min_kept=0).item() == pytest.approx((LN[1] + LN[2]) / 2)
     assert f(x, Y, threshold=0.7, min_kept=0, weight=[1.0, 2.0]).item() == pytest.approx(
-        (LN[1] + 2 * LN[2]) / 3)
+        (LN[1] + 2 * LN[2]) / 3
+    )
     none = f(x, Y, threshold=0.7, min_kept=0, reduction="none")
     torch.testing.assert_close(none, torch.tensor([[0.0, LN[1], LN[2]]], dtype=torch.float64))
     y_ign = torch.tensor([[0, 255, 1]])
-    assert f(x, y_ign, ignore_index=255, threshold=0.0, min_kept=1).item() == pytest.approx(
-        LN[2])
+    assert f(x, y_ign, ignore_index=255, threshold=0.0, min_kept=1).item() == pytest.approx(LN[2])
 
 
 def test_keep_everything_is_cross_entropy():

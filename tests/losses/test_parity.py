@@ -32,8 +32,7 @@ def test_kornia_focal_sum(data):
     x, y = data
     y[0, 0] = -100
     w = torch.rand(C, dtype=torch.float64) + 0.1
-    ref = kornia.losses.focal_loss(x, y, alpha=None, gamma=2.0, reduction="sum", weight=w,
-                                   ignore_index=-100)
+    ref = kornia.losses.focal_loss(x, y, alpha=None, gamma=2.0, reduction="sum", weight=w, ignore_index=-100)
     ours = L.focal_loss(x, y, gamma=2.0, weight=w, reduction="sum")
     torch.testing.assert_close(ours, ref)
 
@@ -97,8 +96,9 @@ def test_monai_dice(data, per_image):
     x, y = data
     w = torch.rand(C, dtype=torch.float64) + 0.1
     w = w / w.mean()
-    ref = monai.DiceLoss(softmax=True, to_onehot_y=True, batch=not per_image, smooth_nr=1.0,
-                         smooth_dr=1.0, weight=w)(x, y.unsqueeze(1))
+    ref = monai.DiceLoss(
+        softmax=True, to_onehot_y=True, batch=not per_image, smooth_nr=1.0, smooth_dr=1.0, weight=w
+    )(x, y.unsqueeze(1))
     ours = L.dice_loss(x, y, weight=w, smooth=1.0, classes="all", per_image=per_image)
     torch.testing.assert_close(ours, ref)
 
@@ -108,8 +108,9 @@ def test_monai_dice_jaccard(data):
     (2I + s) / (2(P + G - I) + s): ours jaccard_loss(smooth=s/2, classes="all")."""
     monai = pytest.importorskip("monai.losses")
     x, y = data
-    ref = monai.DiceLoss(softmax=True, to_onehot_y=True, batch=True, jaccard=True,
-                         smooth_nr=1.0, smooth_dr=1.0)(x, y.unsqueeze(1))
+    ref = monai.DiceLoss(
+        softmax=True, to_onehot_y=True, batch=True, jaccard=True, smooth_nr=1.0, smooth_dr=1.0
+    )(x, y.unsqueeze(1))
     ours = L.jaccard_loss(x, y, smooth=0.5, classes="all")
     torch.testing.assert_close(ours, ref)
 
@@ -119,8 +120,9 @@ def test_monai_tversky(data):
     smooth_nr=s, smooth_dr=s) == ours classes="all", smooth=s."""
     monai = pytest.importorskip("monai.losses")
     x, y = data
-    ref = monai.TverskyLoss(softmax=True, to_onehot_y=True, batch=True, alpha=0.3, beta=0.7,
-                            smooth_nr=1e-5, smooth_dr=1e-5)(x, y.unsqueeze(1))
+    ref = monai.TverskyLoss(
+        softmax=True, to_onehot_y=True, batch=True, alpha=0.3, beta=0.7, smooth_nr=1e-5, smooth_dr=1e-5
+    )(x, y.unsqueeze(1))
     ours = L.tversky_loss(x, y, alpha=0.3, beta=0.7, smooth=1e-5, classes="all")
     torch.testing.assert_close(ours, ref)
 
@@ -131,8 +133,7 @@ def test_monai_softmax_focal_sum(data):
     dimensions first (kept for backward compatibility), its "mean" over C * pixels."""
     monai = pytest.importorskip("monai.losses")
     x, y = data
-    ref = monai.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0,
-                          reduction="sum")(x, y.unsqueeze(1))
+    ref = monai.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=2.0, reduction="sum")(x, y.unsqueeze(1))
     # MONAI's focal loss returns float32 whatever the input dtype
     ours = L.focal_loss(x, y, gamma=2.0, reduction="sum") / (H * W)
     torch.testing.assert_close(ours.float(), ref)
@@ -158,8 +159,14 @@ def test_monai_dice_ce(data):
     lambda_ce=b) == ours ComboLoss({"ce": b, "dice": a}) with dice classes="all", smooth=s."""
     monai = pytest.importorskip("monai.losses")
     x, y = data
-    ref = monai.DiceCELoss(softmax=True, to_onehot_y=True, batch=True, smooth_nr=1.0,
-                           smooth_dr=1.0, lambda_dice=0.4, lambda_ce=0.6)(x, y.unsqueeze(1))
-    ours = L.ComboLoss({"ce": 0.6, "dice": 0.4},
-                       options={"dice": {"classes": "all", "smooth": 1.0}})(x, y)
+    ref = monai.DiceCELoss(
+        softmax=True,
+        to_onehot_y=True,
+        batch=True,
+        smooth_nr=1.0,
+        smooth_dr=1.0,
+        lambda_dice=0.4,
+        lambda_ce=0.6,
+    )(x, y.unsqueeze(1))
+    ours = L.ComboLoss({"ce": 0.6, "dice": 0.4}, options={"dice": {"classes": "all", "smooth": 1.0}})(x, y)
     torch.testing.assert_close(ours, ref)

@@ -18,9 +18,16 @@ VALUES = [0.27528322, 1.0, 3.48062665]
 def _full_doc(values: list[float]) -> dict[str, object]:
     k = len(values)
     return {
-        "segstats_version": "0.1.0", "schema_version": 1, "num_classes": k,
-        "ignore_index": 255, "class_names": None, "num_images": 2, "total_pixels": 8,
-        "ignored_pixels": 0, "pixel_counts": [1] * k, "image_counts": [1] * k,
+        "segstats_version": "0.1.0",
+        "schema_version": 1,
+        "num_classes": k,
+        "ignore_index": 255,
+        "class_names": None,
+        "num_images": 2,
+        "total_pixels": 8,
+        "ignored_pixels": 0,
+        "pixel_counts": [1] * k,
+        "image_counts": [1] * k,
         "image_pixels": [4] * k,
         "weights": {"method": "median-frequency", "values": values, "options": {}},
         "errors": [],
@@ -142,8 +149,7 @@ def test_wrong_length_names_both_numbers():
     with pytest.raises(ValueError, match=r"weight has 2 entries.*3 classes"):
         loss(torch.randn(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match=r"weight has 2 entries.*3 classes"):
-        L.dice_loss(torch.randn(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long),
-                    weight=[1.0, 2.0])
+        L.dice_loss(torch.randn(1, 3, 2, 2), torch.zeros(1, 2, 2, dtype=torch.long), weight=[1.0, 2.0])
 
 
 def test_bad_tensor_values():
@@ -159,13 +165,23 @@ def test_bad_tensor_values():
 
 @pytest.mark.parametrize(
     "fn",
-    [L.cross_entropy, L.focal_loss, L.dice_loss, L.jaccard_loss, L.tversky_loss,
-     L.lovasz_softmax_loss, L.ohem_cross_entropy],
+    [
+        L.cross_entropy,
+        L.focal_loss,
+        L.dice_loss,
+        L.jaccard_loss,
+        L.tversky_loss,
+        L.lovasz_softmax_loss,
+        L.ohem_cross_entropy,
+    ],
 )
 @pytest.mark.parametrize(
     ("bad", "message"),
-    [([1.0, -0.5, 1.0], r">= 0.*-0\.5"), ([1.0, float("nan"), 1.0], "NaN or infinity"),
-     ([1.0, float("inf"), 1.0], "NaN or infinity")],
+    [
+        ([1.0, -0.5, 1.0], r">= 0.*-0\.5"),
+        ([1.0, float("nan"), 1.0], "NaN or infinity"),
+        ([1.0, float("inf"), 1.0], "NaN or infinity"),
+    ],
 )
 def test_functional_tensor_weight_values_are_checked(fn, bad, message):
     # a NaN weight made the mean 0.0 silently, a negative one a loss that rewards errors

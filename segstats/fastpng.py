@@ -277,6 +277,45 @@ def inflate(header: PngHeader, path: str) -> ByteArray:
 
 
 # ---------------------------------------------------------------------- kernel
+def _load_u64_python(array: ByteArray, index: int) -> np.uint64:
+    """``array[index:index + 8]`` as a little-endian uint64, at any alignment.
+
+    The plain-Python form of ``_load_u64``, for running the kernel uncompiled
+    (a test does); :func:`_compile` sets ``_load_u64`` to
+    :func:`_unaligned_load_intrinsic` before numba compiles the kernel.
+    """
+    return np.uint64(int.from_bytes(array[index : index + 8].tobytes(), "little"))
+
+
+_load_u64: Any = _load_u64_python
+
+
+def _unaligned_load_intrinsic() -> Any:
+    """A numba intrinsic for :func:`_load_u64`: one 8-byte load with alignment 1.
+
+    A ``uint64`` view of a byte array at an odd offset would tell LLVM the data
+    is 8-byte aligned, which it may exploit (aligned vector loads); this load
+    promises nothing about alignment. The byte order is the machine's, little-endian
+    on every platform numba supports.
+    """
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def load_u64(typingctx: Any, array: Any, index: Any) -> Any:
+        signature = types.uint64(array, index)
+
+        def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+            data = context.make_array(sig.args[0])(context, builder, args[0]).data
+            pointer = builder.bitcast(builder.gep(data, [args[1]]), ir.IntType(64).as_pointer())
+            return builder.load(pointer, align=1)
+
+        return signature, codegen
+
+    return load_u64
+
+
 def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist: IntArray) -> int:
     """Undo the PNG filters row by row and add every pixel's value to ``hist``.
 
@@ -337,8 +376,8 @@ def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist:
             return y
         weight = height - y
         start = base + 1
-        # the row's filtered bytes as 64-bit words, read in place (unaligned loads)
-        body64 = raw[start : start + 8 * full_words].view(np.uint64)
+        # the row's filtered bytes are read in place as 64-bit words: rows start at any
+        # byte, so _load_u64 loads with alignment 1 (a uint64 view would claim 8)
         synced = True  # the bytes left of this word did not change in this row
         old_left = zero  # the previous row's contents of the word left of this one
         k = 0
@@ -346,14 +385,14 @@ def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist:
             # tight scans over the words this row leaves as they were
             if kind == 2 or (kind == 4 and synced):
                 first = k
-                while k < full_words and body64[k] == zero:
+                while k < full_words and _load_u64(raw, start + 8 * k) == zero:
                     k += 1
                 if k > first:
                     old_left = row64[k]  # word k - 1, unchanged
                     synced = True
             elif kind == 0:
                 first = k
-                while k < full_words and body64[k] == row64[k + 1]:
+                while k < full_words and _load_u64(raw, start + 8 * k) == row64[k + 1]:
                     k += 1
                 if k > first:
                     old_left = row64[k]
@@ -361,7 +400,7 @@ def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist:
                 break
             lo = 8 * k
             if k < full_words:
-                word = body64[k]
+                word = _load_u64(raw, start + lo)
             else:  # the last, partial word (zero-padded)
                 word = zero
                 for j in range(row_bytes - lo):
@@ -454,9 +493,12 @@ def kernel() -> Callable[..., int] | None:
 
 
 def _compile() -> Callable[..., int] | None:
+    global _load_u64
     try:
         import numba
-    except Exception:  # ImportError, or a numba/numpy version mismatch
+
+        _load_u64 = _unaligned_load_intrinsic()  # resolved by numba when it compiles the kernel
+    except Exception:  # ImportError, or a numba/numpy/llvmlite version mismatch
         return None
     try:
         compiled: Callable[..., int] = numba.njit(nogil=True, cache=True)(_unfilter_count)

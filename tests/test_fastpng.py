@@ -518,3 +518,27 @@ def test_auto_reads_small_scans_with_pillow_unless_numba_is_loaded(tmp_path, mon
     monkeypatch.setattr(fastpng, "_KERNEL", [None])  # numba missing
     assert fastpng.choose_decoder(paths, "auto") == "pillow"
     assert fastpng.choose_decoder(paths, "fast") == "fast"
+
+
+def test_uncompiled_kernel_agrees(monkeypatch):
+    """The kernel run as plain Python (with the plain unaligned load) gives the compiled result."""
+    if not fastpng.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(fastpng, "_load_u64", fastpng._load_u64_python)
+    rng = np.random.default_rng(11)
+    for mode in sorted(KINDS):
+        high = KINDS[mode][2]
+        for width in (1, 9, 21):
+            array = drifting_mask(rng, 6, width, high)
+            data = encode_png(array, mode, "mixed", rng=rng)
+            header = fastpng.parse_png(data, "x.png", None)
+            raw = fastpng.inflate(header, "x.png").copy()
+            bins = 256 if header.bytes_per_pixel == 1 else 65536
+            compiled, plain = np.zeros(bins, np.int64), np.zeros(bins, np.int64)
+            args = (header.height, header.row_bytes, header.bytes_per_pixel)
+            assert fastpng.kernel()(raw, *args, compiled) == -1
+            assert fastpng._unfilter_count(raw, *args, plain) == -1
+            assert np.array_equal(compiled, plain)
+            assert dict(zip(*np.unique(array, return_counts=True), strict=True)) == {
+                v: int(plain[v]) for v in np.flatnonzero(plain)
+            }

@@ -16,7 +16,7 @@ from segstats.histogram import LabelSpec
 from segstats.labels import check_targets, colour_table, value_map_from
 from segstats.reduce import ProgressCallback, reduce_files
 from segstats.shard import parse_shard, select_shard
-from segstats.stats import DatasetStats
+from segstats.stats import DatasetStats, ordered_counts
 
 PathsArg = Sequence[str | os.PathLike[str]] | str | os.PathLike[str]
 
@@ -138,6 +138,6 @@ def scan(
             {"path": display_path(p.path), "error": p.error}
             for p in sorted(totals.problems, key=lambda p: p.path)
         ],
-        image_sizes=dict(totals.sizes),
-        image_modes=dict(totals.modes),
+        image_sizes=ordered_counts(totals.sizes),
+        image_modes=ordered_counts(totals.modes),
     )

@@ -224,6 +224,11 @@ def _check_consistent(document: Mapping[str, Any], arrays: Mapping[str, IntArray
         raise BadInputError(source, "inconsistent counts: sum(pixel_counts) + ignored_pixels > total_pixels")
 
 
+def ordered_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """``counts`` most common first, ties by key: the same order whatever order the sums came in."""
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+
 def merge_stats(parts: Sequence[DatasetStats], sources: Sequence[str] | None = None) -> DatasetStats:
     """Add documents of the same label space (e.g. shards scanned on different machines).
 
@@ -270,8 +275,8 @@ def merge_stats(parts: Sequence[DatasetStats], sources: Sequence[str] | None = N
         image_pixels=sum((p.image_pixels for p in parts), np.zeros(first.num_classes, np.int64)),
         class_names=class_names,
         errors=sorted((e for p in parts for e in p.errors), key=lambda e: e["path"]),  # as scan does
-        image_sizes=sizes,
-        image_modes=modes,
+        image_sizes=ordered_counts(sizes),
+        image_modes=ordered_counts(modes),
     )
 
 

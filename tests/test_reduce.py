@@ -162,3 +162,21 @@ def test_chunk_sums_do_not_depend_on_chunking(mixed):
         merged.merge(count_chunk(pieces[start : start + 3], spec, options=AUTO))
     assert as_dict(whole) == as_dict(merged)
     assert os.path.basename(pieces[0]).startswith("m0")
+
+
+def test_image_sizes_and_modes_in_a_fixed_order(mixed):
+    """Most common first, ties by key, whatever the decoder, chunking or completion order."""
+    import segstats
+
+    paths, _ = mixed
+    colors = {"0,0,0": 0, "128,64,128": 3}
+    runs = [
+        segstats.scan(paths[0], files=order, num_classes=6, ignore_index=255, decoder=d, colors=colors)
+        for d in ("auto", "pillow")
+        for order in (paths, paths[::-1])
+    ]
+    for stats in runs:
+        assert list(stats.image_modes.items()) == list(runs[0].image_modes.items())
+        assert list(stats.image_sizes.items()) == list(runs[0].image_sizes.items())
+    counts = list(runs[0].image_modes.values())
+    assert counts == sorted(counts, reverse=True) and counts[0] == 4  # L first

@@ -504,7 +504,29 @@ def _compile() -> Callable[..., int] | None:
         compiled: Callable[..., int] = numba.njit(nogil=True, cache=True)(_unfilter_count)
     except RuntimeError:  # no writable cache location: compile in memory each run
         compiled = numba.njit(nogil=True)(_unfilter_count)
-    return compiled
+    return compiled if _works(compiled) else None
+
+
+def _works(compiled: Callable[..., int]) -> bool:
+    """Compile (or load from the cache) and check the kernel on two tiny images.
+
+    A numba or llvmlite release that cannot build the kernel then means "no fast
+    path" (Pillow reads everything), never an error in the middle of a scan.
+    """
+    try:
+        # 2 rows of 9 bytes, 8-bit: row 0 None [0..8], row 1 Up with +1 on byte 8 only
+        raw = np.zeros(20, dtype=np.uint8)
+        raw[1:10] = np.arange(9)
+        raw[10], raw[19] = 2, 1
+        hist = np.zeros(256, dtype=np.int64)
+        if compiled(raw, 2, 9, 1, hist) != -1:
+            return False
+        expected = np.zeros(256, dtype=np.int64)
+        expected[:9] += 1
+        expected[[0, 1, 2, 3, 4, 5, 6, 7, 9]] += 1
+        return bool(np.array_equal(hist, expected))
+    except Exception:
+        return False
 
 
 def _imagecodecs() -> Any:

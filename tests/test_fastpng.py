@@ -542,3 +542,18 @@ def test_uncompiled_kernel_agrees(monkeypatch):
             assert dict(zip(*np.unique(array, return_counts=True), strict=True)) == {
                 v: int(plain[v]) for v in np.flatnonzero(plain)
             }
+
+
+def test_a_kernel_that_fails_its_self_check_means_no_fast_path(monkeypatch, good_png):
+    """A numba/llvmlite that cannot build a correct kernel: Pillow reads everything, no error."""
+    if not fastpng.available():
+        pytest.skip("numba is not installed")
+    assert fastpng._works(fastpng.kernel())
+    assert not fastpng._works(lambda *args: -1)  # counts nothing
+    assert not fastpng._works(lambda *args: 1 / 0)  # raises
+    monkeypatch.setattr(fastpng, "_KERNEL", [])
+    monkeypatch.setattr(fastpng, "_works", lambda compiled: False)
+    assert fastpng.kernel() is None and not fastpng.available()
+    data, array = good_png
+    auto = decode_histogram(data, "x.png", ReadOptions(decoder="auto"))
+    assert counts(auto) == brute(array)

@@ -122,14 +122,10 @@ class Totals:
                 self.modes[mode] += 1
 
 
-def count_file(path: str, spec: LabelSpec, options: ReadOptions) -> tuple[ImageCounts, str, str]:
-    """Decode and classify one file; unknown values raise BadInputError."""
-    return _count_data(read_bytes(path), path, spec, options)
-
-
 def _count_data(
     data: bytes, path: str, spec: LabelSpec, options: ReadOptions
 ) -> tuple[ImageCounts, str, str]:
+    """Decode and classify the file ``path`` holding ``data``; unknown values raise BadInputError."""
     histogram = decode_histogram(data, path, options)
     image = classify(histogram, spec)
     if image.unknown_pixels:
@@ -164,18 +160,14 @@ def count_chunk(
     shapes: list[tuple[int, int, str]] = []
     for index, path in enumerate(paths):
         try:
-            if dense is None:
-                image, size, mode = count_file(path, spec, options)
-            else:
-                data = read_bytes(path)
-                if not data:
-                    raise BadInputError(path, "empty file (0 bytes)")
+            data = read_bytes(path)
+            if dense is not None:
                 shape = count_into(data, path, options.max_pixels, dense[index])
                 if shape is not None:
                     rows.append(index)
                     shapes.append(shape)
                     continue
-                image, size, mode = _count_data(data, path, spec, options)
+            image, size, mode = _count_data(data, path, spec, options)
         except BadInputError as exc:
             totals.problems.append(FileProblem(path, exc.cause))
             if not skip_errors:

@@ -382,7 +382,8 @@ def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist:
         old_left = zero  # the previous row's contents of the word left of this one
         k = 0
         while k < words:
-            # tight scans over the words this row leaves as they were
+            # tight scans over the whole words this row leaves as they were; the last,
+            # partial word, and a Paeth zero word right after a change, go on below
             if kind == 2 or (kind == 4 and synced):
                 first = k
                 while k < full_words and _load_u64(raw, start + 8 * k) == zero:
@@ -408,17 +409,8 @@ def _unfilter_count(raw: ByteArray, height: int, row_bytes: int, bpp: int, hist:
             old = row64[k + 1]
             if kind == 0:
                 new = word
-            elif kind == 2 and word == zero:
-                old_left = old
-                synced = True
-                k += 1
-                continue
             elif kind == 2:
                 new = ((word & low7) + (old & low7)) ^ ((word ^ old) & high1)
-            elif kind == 4 and word == zero and synced:
-                old_left = old
-                k += 1
-                continue
             elif kind == 1 and word == zero and lo + 8 <= row_bytes:
                 if bpp == 1:
                     new = np.uint64(row[7 + lo]) * repeat8

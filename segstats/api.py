@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from segstats.cluster import backend_options, check_backend
-from segstats.decode import DEFAULT_MAX_PIXELS, ReadOptions
+from segstats.cluster import check_backend
+from segstats.decoders import DEFAULT_MAX_PIXELS, ReadOptions
 from segstats.discover import discover
 from segstats.errors import SegstatsError, UsageError, display_path
 from segstats.histogram import LabelSpec
@@ -53,13 +53,13 @@ def scan(
         class_names: optional K class names stored in the result; without
             ``num_classes``, K is the number of names.
         max_pixels: refuse images with more pixels (default: Pillow's limit).
-        decoder: "auto", "fast" or "pillow" (see ``segstats.decode``).
+        decoder: "auto", "fast" or "pillow" (:class:`segstats.decoders.Decoder`).
         progress: called with the number of files finished, as they finish.
         files: the already-discovered file list (skips discovery of ``paths``).
         colors: colour -> class for RGB/RGBA masks, keyed by ``(r, g, b)``, ``"r,g,b"``,
             ``"#rrggbb"`` or a packed ``r << 16 | g << 8 | b`` int (alpha is ignored);
             unmapped colours are unknown. Colour ids then go through ``value_map``.
-        backend: "local" (this machine; ``jobs`` processes) or "dask" (a Dask
+        backend: "local" (this machine; ``jobs`` threads) or "dask" (a Dask
             cluster through joblib's Dask backend; see ``segstats.cluster``).
         scheduler: Dask scheduler address, e.g. ``tcp://host:8786`` (backend
             "dask" only; default: ``$SEGSTATS_SCHEDULER`` or the default client).
@@ -110,7 +110,8 @@ def scan(
         skip_errors=skip_errors,
         options=ReadOptions(decoder=decoder, max_pixels=max_pixels, colors=table),
         progress=progress,
-        **backend_options(label_files, backend, scheduler),
+        backend=backend,
+        scheduler=scheduler,
     )
     if num_classes is None:
         seen = np.flatnonzero(totals.pixel_counts)

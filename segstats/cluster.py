@@ -1,12 +1,13 @@
-"""Many label files -> summed counts on a Dask cluster, through joblib's Dask backend.
+"""Reaching a Dask cluster for ``--backend dask``.
 
-The same chunked reduction as :func:`segstats.reduce.reduce_files`: each task
-reads and counts a chunk of files *on a worker* (the worker opens local paths on
-its own disks, or URLs through fsspec) and sends back one small
-:class:`~segstats.reduce.Totals`; the client only lists files and adds the
-per-chunk sums as they arrive (``return_as="generator_unordered"``), so neither
-label data nor per-file arrays cross the network. Sums are exact integers, so the
-result does not depend on the cluster size or on the order of completion.
+The reduce loop (:func:`segstats.reduce.reduce_files`) sends every chunk as a
+task through joblib's Dask backend (:class:`segstats.executors.DaskExecutor`):
+each task reads and counts a chunk of files *on a worker* (the worker opens
+local paths on its own disks, or URLs through fsspec) and sends back one small
+sum; the client only lists files and adds the per-chunk sums as they arrive, so
+neither label data nor per-file arrays cross the network. Sums are exact
+integers, so the result does not depend on the cluster size or on the order of
+completion.
 
 The cluster is reached through ``scheduler`` (``tcp://host:8786``), else the
 ``SEGSTATS_SCHEDULER`` environment variable, else an already-created default
@@ -17,14 +18,10 @@ installed, plus ``segstats[cloud]`` for remote URLs.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from segstats.decode import ReadOptions
 from segstats.errors import SegstatsError, UsageError
-from segstats.histogram import LabelSpec
-from segstats.reduce import ProgressCallback, Totals, _consume, _sized_chunk, chunk_paths
 from segstats.remote import is_process_local
 
 # Environment variable giving the Dask scheduler address when --scheduler is not given.
@@ -37,7 +34,7 @@ WORKER_WAIT_S = 60
 DASK_INSTALL_HINT = "install the dask extra: pip install 'segstats[dask]'"
 
 
-# Values of --backend: this machine (joblib processes) or a Dask cluster.
+# Values of --backend: this machine (threads) or a Dask cluster.
 BACKENDS = ("local", "dask")
 
 
@@ -56,19 +53,6 @@ def check_backend(backend: str, scheduler: str | None, jobs: int | None) -> None
         raise UsageError("--jobs applies to --backend local; on Dask the cluster's worker threads set it")
 
 
-def backend_options(paths: Sequence[str], backend: str, scheduler: str | None) -> dict[str, Any]:
-    """Keyword arguments for :func:`segstats.reduce.reduce_files` for ``backend``.
-
-    "local" keeps reduce_files' default, except that ``memory://`` files (visible
-    to this process only) are counted with threads instead of processes.
-    """
-    if backend == "dask":
-        return {"backend": "dask", "scheduler": scheduler}
-    if any(is_process_local(p) for p in paths):
-        return {"backend": "threading"}
-    return {}
-
-
 def _import_distributed() -> Any:
     try:
         import distributed
@@ -82,8 +66,19 @@ def scheduler_address(scheduler: str | None) -> str | None:
     return scheduler or os.environ.get(SCHEDULER_ENV) or None
 
 
-def _connect(scheduler: str | None) -> tuple[Any, bool]:
-    """``(client, owned)``: a new client to ``scheduler`` (owned: close it), or the default one."""
+def connect(scheduler: str | None, paths: Sequence[str] = ()) -> tuple[Any, bool]:
+    """``(client, owned)``: a new client to ``scheduler`` (owned: close it), or the default one.
+
+    Raises:
+        UsageError: dask.distributed missing, no scheduler given or reachable,
+            or ``memory://`` files among ``paths`` (they exist in this process only).
+    """
+    local = next((p for p in paths if is_process_local(p)), None)
+    if local is not None:
+        raise UsageError(
+            f"{local}: memory:// files exist in this process only, so Dask workers cannot read them; "
+            "use --backend local"
+        )
     distributed = _import_distributed()
     address = scheduler_address(scheduler)
     if address is None:
@@ -113,61 +108,3 @@ def cluster_threads(client: Any) -> int:
             ) from exc
         threads = sum(client.nthreads().values())
     return max(1, int(threads))
-
-
-def reduce_on_dask(
-    paths: Sequence[str],
-    spec: LabelSpec,
-    *,
-    scheduler: str | None = None,
-    skip_errors: bool = False,
-    options: ReadOptions = ReadOptions(),
-    progress: ProgressCallback | None = None,
-) -> Totals:
-    """Count every file in ``paths`` on a Dask cluster and return the sums.
-
-    Files are cut into contiguous chunks, about ``CHUNKS_PER_WORKER`` per worker
-    thread (at most ``MAX_CHUNK_FILES`` files each), so there are more tasks than
-    threads and a slow chunk does not hold the others up. Every file goes to the
-    cluster, however few (no serial shortcut in this process).
-
-    Args:
-        paths: label files as the workers see them (shared paths or URLs).
-        spec: how values become classes.
-        scheduler: ``tcp://host:8786``; None: ``$SEGSTATS_SCHEDULER`` or the default client.
-        skip_errors: record bad files and go on; otherwise the first bad one raises.
-        options: how files are read (decoder, pixel limit).
-        progress: called in this process with the number of files of each finished chunk.
-
-    Raises:
-        UsageError: dask.distributed missing, no scheduler given or reachable,
-            or ``memory://`` files (they exist in this process only).
-        BadInputError: a bad file (unless ``skip_errors``).
-    """
-    local = next((p for p in paths if is_process_local(p)), None)
-    if local is not None:
-        raise UsageError(
-            f"{local}: memory:// files exist in this process only, so Dask workers cannot read them; "
-            "use --backend local"
-        )
-    client, owned = _connect(scheduler)
-    try:
-        from joblib import Parallel, delayed, parallel_config
-
-        totals = Totals()
-        if spec.num_classes is not None:
-            totals._ensure(spec.num_classes)
-        chunks = chunk_paths(paths, cluster_threads(client))
-        with parallel_config(backend="dask", client=client, wait_for_workers_timeout=WORKER_WAIT_S):
-            parallel = Parallel(n_jobs=-1, batch_size=1, return_as="generator_unordered")
-            generator = parallel(delayed(_sized_chunk)(c, spec, skip_errors, options) for c in chunks)
-            try:
-                _consume(generator, totals, skip_errors, progress)
-            finally:
-                with warnings.catch_warnings():  # stopping at a bad file cancels the other tasks
-                    warnings.filterwarnings("ignore", message=".*tasks which were still being processed")
-                    generator.close()
-        return totals
-    finally:
-        if owned:
-            client.close()

@@ -6,6 +6,11 @@ code in one place (``segstats.cli``). Nothing here prints.
 
 from __future__ import annotations
 
+import errno
+import os
+
+# A label file that was listed by the scan and is gone when it is read.
+_NOT_FOUND_LISTED = "file not found (was it deleted during the scan?)"
 # Exit code for bad usage or bad input (contract: "2: bad usage or bad input").
 EXIT_BAD_INPUT = 2
 
@@ -48,3 +53,33 @@ def display_path(path: str) -> str:
         return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     except UnicodeEncodeError:  # a lone surrogate that is not an escaped byte
         return path.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def describe_os_error(exc: OSError, *, listed: bool = False) -> str:
+    """A short lower-case cause for an OS-level failure to read a file.
+
+    ``listed``: the file was found when the scan listed its files, so a missing
+    file was deleted since (said so); an input the user named is just not found.
+    """
+    if isinstance(exc, FileNotFoundError):
+        return _NOT_FOUND_LISTED if listed else "file not found"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a file"
+    if exc.errno is not None:
+        return describe_errno(exc.errno, exc.strerror or "", listed=listed)
+    return str(exc)
+
+
+def describe_errno(code: int, strerror: str = "", *, listed: bool = False) -> str:
+    """:func:`describe_os_error` for an ``errno`` value (what the compiled reader reports)."""
+    if code == errno.ENOENT:
+        return _NOT_FOUND_LISTED if listed else "file not found"
+    if code in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if code == errno.EISDIR:
+        return "is a directory, not a file"
+    if code == errno.ELOOP:
+        return "too many levels of symbolic links"
+    return (strerror or os.strerror(code)).lower()

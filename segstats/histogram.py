@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from segstats.decode import IntArray, ValueHistogram
+from segstats._types import IntArray, ValueHistogram
 
 BoolArray = npt.NDArray[np.bool_]
 

@@ -143,7 +143,7 @@ class _Pairs(list[tuple[Any, Any]]):
 
 
 def _read_text(path: str) -> str:
-    from segstats.decode import describe_os_error
+    from segstats.errors import describe_os_error
 
     try:
         with open(path, encoding="utf-8") as handle:

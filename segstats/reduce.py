@@ -1,34 +1,44 @@
-"""Many label files -> summed counts, serially or in parallel with joblib.
+"""Many label files -> summed counts (and per-image counts), over one executor seam.
 
-Workers read a chunk of files and return one :class:`Totals` per chunk (sums,
-never per-file arrays), so memory does not grow with the number of files and
-the result does not depend on the number of workers or the order of chunks.
+Files are cut into contiguous chunks of the sorted list. A task counts one
+chunk with one decoder call (the native reader reads, checks, inflates and
+counts the whole chunk with the GIL released) and returns a :class:`ChunkResult`:
+the chunk's sums, its bad files and, when asked, one :class:`FileCounts` per
+file. The loop below is the only one: it runs the tasks through an executor
+(serial, threads or Dask, :mod:`segstats.executors`) and adds the sums as
+chunks finish, so memory does not grow with the number of files and the result
+does not depend on the number of workers or the order of completion.
+
+One verdict for the whole scan: when a file is bad (and ``skip_errors`` is
+off), the scan waits for the chunks before it and names the first bad file in
+sorted order, whatever the timing.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from segstats.decode import IntArray, ReadOptions, _from_dense, decode_histogram, read_bytes
+from segstats._types import IntArray, ValueHistogram
+from segstats.decoders import Item, ReadOptions, decode_chunk
 from segstats.errors import BadInputError
+from segstats.executors import EXECUTORS
 from segstats.histogram import DenseCounts, ImageCounts, LabelSpec, classify, classify_dense, describe_unknown
+from segstats.remote import is_remote
 
-# Below this many files the serial path wins: a worker pool costs ~0.3-0.5 s to start.
+# Below this many files the serial path wins: even a thread pool costs more than it saves.
 SERIAL_MAX_FILES = 64
 # Files per chunk are capped so that progress moves and the work stays balanced.
 MAX_CHUNK_FILES = 256
 # Chunks per worker aimed for, so that a slow chunk does not leave a core idle.
 CHUNKS_PER_WORKER = 8
-# joblib backend of the parallel path: both decoders release the GIL while decoding, and
-# threads start in milliseconds where loky workers take 1.5-5 s (imports, numba cache load).
-DEFAULT_BACKEND = "threading"
-# Bins of the per-chunk matrix that 8-bit PNGs read by the fast path are counted into.
+# 8-bit images of a chunk are classified together as one (files, 256) matrix.
 DENSE_BINS = 256
 
 ProgressCallback = Callable[[int], None]
@@ -40,6 +50,16 @@ class FileProblem:
 
     path: str
     error: str
+
+
+@dataclass(frozen=True)
+class FileCounts:
+    """One image's counts, for the per-image table."""
+
+    path: str
+    width: int
+    height: int
+    counts: ImageCounts
 
 
 def _grow(array: IntArray, size: int) -> IntArray:
@@ -64,14 +84,15 @@ class Totals:
     sizes: Counter[str] = field(default_factory=Counter)
     modes: Counter[str] = field(default_factory=Counter)
 
-    def _ensure(self, size: int) -> None:
+    def ensure(self, size: int) -> None:
+        """Room for classes ``0..size-1``."""
         self.pixel_counts = _grow(self.pixel_counts, size)
         self.image_counts = _grow(self.image_counts, size)
         self.image_pixels = _grow(self.image_pixels, size)
 
     def add_image(self, image: ImageCounts, size: str, mode: str) -> None:
         if image.class_ids.size:
-            self._ensure(int(image.class_ids[-1]) + 1)
+            self.ensure(int(image.class_ids[-1]) + 1)
             self.pixel_counts[image.class_ids] += image.class_pixels
             self.image_counts[image.class_ids] += 1
             self.image_pixels[image.class_ids] += image.labelled_pixels
@@ -82,8 +103,7 @@ class Totals:
         self.modes[mode] += 1
 
     def merge(self, other: Totals) -> None:
-        size = max(self.pixel_counts.size, other.pixel_counts.size)
-        self._ensure(size)
+        self.ensure(max(self.pixel_counts.size, other.pixel_counts.size))
         k = other.pixel_counts.size
         self.pixel_counts[:k] += other.pixel_counts
         self.image_counts[:k] += other.image_counts
@@ -108,7 +128,7 @@ class Totals:
         seen = pixels.any(axis=0)
         if seen.any():
             class_ids, pixels = counts.class_ids[seen], pixels[:, seen]
-            self._ensure(int(class_ids[-1]) + 1)
+            self.ensure(int(class_ids[-1]) + 1)
             present = pixels > 0
             self.pixel_counts[class_ids] += pixels.sum(axis=0)
             self.image_counts[class_ids] += present.sum(axis=0)
@@ -122,15 +142,18 @@ class Totals:
                 self.modes[mode] += 1
 
 
-def _count_data(
-    data: bytes, path: str, spec: LabelSpec, options: ReadOptions
-) -> tuple[ImageCounts, str, str]:
-    """Decode and classify the file ``path`` holding ``data``; unknown values raise BadInputError."""
-    histogram = decode_histogram(data, path, options)
-    image = classify(histogram, spec)
-    if image.unknown_pixels:
-        raise BadInputError(path, describe_unknown(image, spec))
-    return image, f"{histogram.width}x{histogram.height}", histogram.mode
+@dataclass
+class ChunkResult:
+    """What one task returns: the chunk's sums and, if asked, its per-image counts in order."""
+
+    files: int
+    totals: Totals
+    rows: list[FileCounts] | None = None
+
+
+def _is_dense(histogram: ValueHistogram) -> bool:
+    values = histogram.values
+    return values.size == 0 or (int(values[0]) >= 0 and int(values[-1]) < DENSE_BINS)
 
 
 def count_chunk(
@@ -138,57 +161,61 @@ def count_chunk(
     spec: LabelSpec,
     skip_errors: bool = False,
     options: ReadOptions = ReadOptions(),
-) -> Totals:
-    """Sum the counts of ``paths``. A bad file stops the chunk unless ``skip_errors``.
+    *,
+    items: Sequence[Item] | None = None,
+    keep_rows: bool = False,
+) -> ChunkResult:
+    """Count the files ``paths`` (read from ``items`` when given: bytes already fetched).
 
-    Unless the decoder is Pillow, 8-bit PNGs that the fast path reads are
-    counted into one row each of a ``(files, 256)`` matrix that is classified
-    once for the whole chunk (:func:`segstats.histogram.classify_dense`): per
-    file, only reading and decoding remain, which release the GIL, so worker
-    threads do not queue for it on small masks. Other files go one by one.
-    The sums are the same either way.
+    Every file is decoded (one decoder call for the chunk); bad files and files
+    holding unknown values become ``totals.problems``. 8-bit images are
+    classified together as one ``(files, 256)`` matrix
+    (:func:`segstats.histogram.classify_dense`), others one by one; the sums
+    are the same either way. ``skip_errors`` is accepted for symmetry: the
+    reduce loop decides whether a problem stops the scan.
     """
+    del skip_errors  # the loop decides; the chunk reports every problem it saw
     totals = Totals()
     if spec.num_classes is not None:
-        totals._ensure(spec.num_classes)
-    dense: IntArray | None = None
-    if options.decoder != "pillow":
-        from segstats.fastpng import count_into
+        totals.ensure(spec.num_classes)
+    results = decode_chunk(items if items is not None else paths, paths, options)
+    per_file: list[ImageCounts | None] = [None] * len(paths)
+    dense_rows: list[int] = []
+    for index, (path, result) in enumerate(zip(paths, results, strict=True)):
+        if isinstance(result, BadInputError):
+            totals.problems.append(FileProblem(path, result.cause))
+        elif _is_dense(result) and not keep_rows:
+            dense_rows.append(index)
+        else:
+            image = classify(result, spec)
+            if image.unknown_pixels:
+                totals.problems.append(FileProblem(path, describe_unknown(image, spec)))
+                continue
+            totals.add_image(image, f"{result.width}x{result.height}", result.mode)
+            per_file[index] = image
+    if dense_rows:
+        _add_dense_rows(totals, [results[i] for i in dense_rows], [paths[i] for i in dense_rows], spec)
+    rows = None
+    if keep_rows:
+        rows = [
+            FileCounts(path, result.width, result.height, image)
+            for path, result, image in zip(paths, results, per_file, strict=True)
+            if image is not None and not isinstance(result, BadInputError)
+        ]
+    return ChunkResult(len(paths), totals, rows)
 
-        dense = np.zeros((len(paths), DENSE_BINS), dtype=np.int64)
-    rows: list[int] = []  # rows of ``dense`` holding a file's counts
-    shapes: list[tuple[int, int, str]] = []
-    for index, path in enumerate(paths):
-        try:
-            data = read_bytes(path)
-            if dense is not None:
-                shape = count_into(data, path, options.max_pixels, dense[index])
-                if shape is not None:
-                    rows.append(index)
-                    shapes.append(shape)
-                    continue
-            image, size, mode = _count_data(data, path, spec, options)
-        except BadInputError as exc:
-            totals.problems.append(FileProblem(path, exc.cause))
-            if not skip_errors:
-                break
-            continue
-        totals.add_image(image, size, mode)
-    if dense is not None and rows:
-        _add_dense_rows(totals, dense[rows], [paths[i] for i in rows], shapes, spec)
-    return totals
 
-
-def _add_dense_rows(
-    totals: Totals, dense: IntArray, paths: list[str], shapes: list[tuple[int, int, str]], spec: LabelSpec
-) -> None:
-    """Classify the rows of ``dense`` at once; files holding unknown values become problems."""
+def _add_dense_rows(totals: Totals, histograms: list[Any], paths: list[str], spec: LabelSpec) -> None:
+    """Classify 8-bit histograms at once; files holding unknown values become problems."""
+    dense = np.zeros((len(histograms), DENSE_BINS), dtype=np.int64)
+    for row, histogram in enumerate(histograms):
+        dense[row, histogram.values] = histogram.counts
     counts = classify_dense(dense, spec)
     keep = counts.unknown_pixels == 0
     for row in np.flatnonzero(~keep).tolist():
-        width, height, mode = shapes[row]
-        image = classify(_from_dense(dense[row], width, height, mode), spec)
+        image = classify(histograms[row], spec)
         totals.problems.append(FileProblem(paths[row], describe_unknown(image, spec)))
+    shapes = [(h.width, h.height, h.mode) for h in histograms]
     totals.add_dense(counts, keep, shapes)
 
 
@@ -208,9 +235,38 @@ def chunk_paths(paths: Sequence[str], workers: int) -> list[Sequence[str]]:
     return [paths[i : i + size] for i in range(0, len(paths), size)]
 
 
-def _raise_first(problems: list[FileProblem]) -> None:
-    first = min(problems, key=lambda p: p.path)
-    raise BadInputError(first.path, first.error)
+def fetch_serially(paths: Sequence[str]) -> list[bytes | BadInputError]:
+    """The bytes of each remote file, one request at a time (the fallback fetcher)."""
+    from segstats.sources.local import read_bytes
+
+    results: list[bytes | BadInputError] = []
+    for path in paths:
+        try:
+            results.append(read_bytes(path))
+        except BadInputError as exc:
+            results.append(exc)
+    return results
+
+
+Fetcher = Callable[[Sequence[str]], list[bytes | BadInputError]]
+
+
+def _chunk_task(
+    paths: Sequence[str], spec: LabelSpec, options: ReadOptions, keep_rows: bool, fetch: Fetcher | None
+) -> ChunkResult:
+    """One task: fetch the chunk's remote files (if any), then count the chunk with one decoder call."""
+    if not any(is_remote(p) for p in paths):
+        return count_chunk(paths, spec, options=options, keep_rows=keep_rows)
+    fetched = (fetch or fetch_serially)(paths)
+    ok = [(p, data) for p, data in zip(paths, fetched, strict=True) if isinstance(data, bytes)]
+    result = count_chunk(
+        [p for p, _ in ok], spec, options=options, items=[d for _, d in ok], keep_rows=keep_rows
+    )
+    result.totals.problems.extend(
+        FileProblem(e.path, e.cause) for e in fetched if isinstance(e, BadInputError)
+    )
+    result.files = len(paths)
+    return result
 
 
 def reduce_files(
@@ -220,78 +276,98 @@ def reduce_files(
     jobs: int | None = None,
     skip_errors: bool = False,
     options: ReadOptions = ReadOptions(),
-    backend: str | None = None,
-    progress: ProgressCallback | None = None,
+    backend: str = "local",
     scheduler: str | None = None,
+    progress: ProgressCallback | None = None,
+    on_rows: Callable[[list[FileCounts]], None] | None = None,
+    fetch: Fetcher | None = None,
 ) -> Totals:
     """Count every file in ``paths`` and return the sums.
 
     Args:
-        paths: label files, in any order (the result does not depend on it).
+        paths: label files in sorted order (chunks are contiguous slices).
         spec: how values become classes.
-        jobs: worker processes (None: all cores). One job, or fewer than
-            ``SERIAL_MAX_FILES`` files, runs serially in this process.
-        options: how files are read (decoder, pixel limit).
-        backend: joblib backend for the parallel path (None: ``DEFAULT_BACKEND``, threads);
-            "dask" sends every chunk to a Dask cluster (:mod:`segstats.cluster`).
-        scheduler: Dask scheduler address for backend "dask".
-        skip_errors: record bad files in ``Totals.problems`` and go on; otherwise
-            the first bad file raises :class:`BadInputError`.
-        progress: called with the number of files just finished.
+        jobs: worker threads (None: all cores). One job, or fewer than
+            ``SERIAL_MAX_FILES`` files, runs serially in this thread.
+        skip_errors: record bad files in ``Totals.problems`` and go on;
+            otherwise the first bad file in sorted order raises BadInputError.
+        options: how files are read (decoder, pixel limit, colours).
+        backend: "local" (threads) or "dask" (a cluster; ``scheduler`` as in
+            :func:`segstats.cluster.connect`).
+        progress: called with the number of files of each chunk as it finishes.
+        on_rows: called with each chunk's per-image counts, in sorted path order.
+        fetch: how a task fetches a chunk's remote files (None: one request at a time).
     """
     if backend == "dask":
-        from segstats.cluster import reduce_on_dask
+        from segstats.cluster import cluster_threads, connect
 
-        return reduce_on_dask(
-            paths, spec, scheduler=scheduler, skip_errors=skip_errors, options=options, progress=progress
-        )
+        client, owned = connect(scheduler, paths)
+        try:
+            executor = EXECUTORS.load("dask")(client=client)
+            return _run(
+                executor,
+                chunk_paths(paths, cluster_threads(client)),
+                spec,
+                options,
+                skip_errors,
+                progress,
+                on_rows,
+                fetch,
+            )
+        finally:
+            if owned:
+                client.close()
     workers = 1 if len(paths) < SERIAL_MAX_FILES else effective_jobs(jobs)
-    if options.decoder == "auto":  # the fast PNG path only where loading numba pays off
-        from dataclasses import replace
-
-        from segstats.fastpng import choose_decoder
-
-        options = replace(options, decoder=choose_decoder(paths, options.decoder))
-    totals = Totals()
-    if spec.num_classes is not None:
-        totals._ensure(spec.num_classes)
-    if workers == 1:
-        chunks = chunk_paths(paths, 1)
-        results: Iterator[tuple[int, Totals]] = (
-            (len(c), count_chunk(c, spec, skip_errors, options)) for c in chunks
-        )
-        _consume(results, totals, skip_errors, progress)
-        return totals
-
-    from joblib import Parallel, delayed
-
-    chunks = chunk_paths(paths, workers)
-    parallel = Parallel(n_jobs=workers, backend=backend or DEFAULT_BACKEND, return_as="generator_unordered")
-    generator = parallel(delayed(_sized_chunk)(c, spec, skip_errors, options) for c in chunks)
-    try:
-        _consume(generator, totals, skip_errors, progress)
-    finally:
-        close = getattr(generator, "close", None)
-        if close is not None:
-            close()
-    return totals
+    name = "serial" if workers == 1 else "threads"
+    executor = EXECUTORS.load(name)(workers)
+    return _run(executor, chunk_paths(paths, workers), spec, options, skip_errors, progress, on_rows, fetch)
 
 
-def _sized_chunk(
-    paths: Sequence[str], spec: LabelSpec, skip_errors: bool, options: ReadOptions
-) -> tuple[int, Totals]:
-    return len(paths), count_chunk(paths, spec, skip_errors, options)
-
-
-def _consume(
-    results: Iterator[tuple[int, Totals]],
-    totals: Totals,
+def _run(
+    executor: Any,
+    chunks: list[Sequence[str]],
+    spec: LabelSpec,
+    options: ReadOptions,
     skip_errors: bool,
     progress: ProgressCallback | None,
-) -> None:
-    for done, chunk_totals in results:
-        if chunk_totals.problems and not skip_errors:
-            _raise_first(chunk_totals.problems)
-        totals.merge(chunk_totals)
-        if progress is not None:
-            progress(done)
+    on_rows: Callable[[list[FileCounts]], None] | None,
+    fetch: Fetcher | None,
+) -> Totals:
+    """The reduce loop: sums as chunks finish, rows in order, the first bad file in sorted order."""
+    totals = Totals()
+    if spec.num_classes is not None:
+        totals.ensure(spec.num_classes)
+    keep_rows = on_rows is not None
+    arguments = [(chunk, spec, options, keep_rows, fetch) for chunk in chunks]
+    pending_rows: dict[int, list[FileCounts]] = {}
+    next_rows = 0
+    done: set[int] = set()
+    first_bad: int | None = None  # lowest chunk holding a bad file
+    bad: list[FileProblem] = []
+    results = executor.run(_chunk_task, arguments)
+    try:
+        for index, result in results:
+            done.add(index)
+            if result.totals.problems and not skip_errors:
+                first_bad = index if first_bad is None else min(first_bad, index)
+                bad.extend(result.totals.problems)
+            if first_bad is not None:
+                if all(i in done for i in range(first_bad)):
+                    break  # every chunk before the first bad one has reported
+                continue
+            totals.merge(result.totals)
+            if keep_rows and result.rows is not None:
+                pending_rows[index] = result.rows
+                while next_rows in pending_rows:
+                    on_rows(pending_rows.pop(next_rows))  # type: ignore[misc]
+                    next_rows += 1
+            if progress is not None:
+                progress(result.files)
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
+    if first_bad is not None:
+        first = min(bad, key=lambda p: p.path)
+        raise BadInputError(first.path, first.error)
+    return totals

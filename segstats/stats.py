@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from segstats._types import IntArray
 from segstats._version import __version__
-from segstats.decode import IntArray
 from segstats.errors import BadInputError
 
 # Version of the JSON document layout (contract: "schema_version": 1).
@@ -182,7 +182,7 @@ class DatasetStats:
             with open(path, encoding="utf-8") as handle:
                 text = handle.read()
         except OSError as exc:
-            from segstats.decode import describe_os_error
+            from segstats.errors import describe_os_error
 
             raise BadInputError(path, describe_os_error(exc)) from exc
         except UnicodeDecodeError as exc:

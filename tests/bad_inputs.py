@@ -14,6 +14,7 @@ import io
 import os
 import stat
 import struct
+import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -204,6 +205,15 @@ def unreadable(folder: Path, rng) -> Case:
     os.chmod(folder / "locked.png", 0)
     if os.geteuid() == 0:
         case.env[DENY_HOOK_ENV] = str(folder / "locked.png")
+        sys.path.insert(0, HOOKS_DIR)
+        from libc_hook import libc_hook  # the compiled reader opens files from C: steer libc
+
+        hook = libc_hook()
+        if hook is None:
+            raise RuntimeError(
+                "running as root, the permission case needs gcc to build tests/hooks/libc_hook.c"
+            )
+        case.env["LD_PRELOAD"] = hook
     return case
 
 

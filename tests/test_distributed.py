@@ -75,18 +75,17 @@ def test_cluster_reads_files_on_the_workers(scheduler, masks, monkeypatch):
     """The workers open the files: with reading poisoned in this process, the scan still works."""
     import distributed
 
-    from segstats import decode, reduce
+    from segstats import reduce
 
     folder, arrays = masks
     with distributed.Client(scheduler, set_as_default=False) as client:
         pids = set(client.run(os.getpid).values())
     assert os.getpid() not in pids and len(pids) == WORKERS
 
-    def poisoned(path):
-        raise AssertionError(f"the client read {path}")
+    def poisoned(items, paths, options):
+        raise AssertionError(f"the client read {paths[0]}")
 
-    monkeypatch.setattr(decode, "read_bytes", poisoned)
-    monkeypatch.setattr(reduce, "read_bytes", poisoned)
+    monkeypatch.setattr(reduce, "decode_chunk", poisoned)
     with pytest.raises(AssertionError, match="the client read"):
         segstats.scan(folder, num_classes=5, ignore_index=255, jobs=1)  # the poison works locally
     stats = segstats.scan(folder, num_classes=5, ignore_index=255, backend="dask", scheduler=scheduler)
@@ -225,7 +224,7 @@ def test_cluster_shards_merge_to_the_whole(scheduler, masks):
 # --------------------------------------------------------------- refusals
 def test_memory_files_are_refused_on_dask():
     with pytest.raises(UsageError, match="memory:// files exist in this process only"):
-        cluster.reduce_on_dask(["memory://x/a.png"], segstats.api.LabelSpec(3, None, None))
+        cluster.connect(None, ["memory://x/a.png"])
 
 
 def test_missing_dask_extra_names_it(monkeypatch, masks):

@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import segstats
-from segstats import decode
+from segstats.decoders import pillow as pillow_decoder
 from segstats.cli import app
 from segstats.errors import BadInputError, UsageError
 from segstats.labels import (
@@ -168,7 +168,7 @@ def test_colour_fallback_path_for_many_colours(tmp_path, rng, monkeypatch):
     colourise(array).save(tmp_path / "m.png")
     colors = {colour: value for value, colour in COLOURS.items()}
     fast = segstats.scan(tmp_path / "m.png", num_classes=3, ignore_index=255, colors=colors)
-    monkeypatch.setattr(decode, "MAX_GETCOLORS", 1)  # getcolors gives up: numpy.unique path
+    monkeypatch.setattr(pillow_decoder, "MAX_GETCOLORS", 1)  # getcolors gives up: numpy.unique path
     slow = segstats.scan(tmp_path / "m.png", num_classes=3, ignore_index=255, colors=colors)
     assert_same_counts(fast, slow)
     assert fast.pixel_counts.tolist() == brute_force([array], 3, 255).pixel_counts

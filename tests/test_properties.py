@@ -6,13 +6,11 @@
    duplicates) either decode to the original pixels or fail with
    BadInputError, on every decoder path, never crash and never hang.
 
-Every decoder path available is tested: "pillow" always, "fast" once
-``segstats.fastpng`` exists.
+Every decoder is tested: "pillow", "auto" and "fast" (the native reader).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import struct
@@ -33,15 +31,9 @@ import segstats
 from segstats.decode import ReadOptions, decode_histogram
 from segstats.errors import BadInputError
 
-# Decoder paths: "fast" only where the compiled decoder module exists.
-FAST_AVAILABLE = importlib.util.find_spec("segstats.fastpng") is not None
-DECODERS = [
-    "pillow",
-    "auto",
-    pytest.param("fast", marks=pytest.mark.skipif(not FAST_AVAILABLE, reason="no segstats.fastpng")),
-]
-# Modes the fast decoder reads (8-bit L/P, 16-bit grey PNG); "fast" refuses the others by design.
-FAST_MODES = ("L", "P", "I;16")
+DECODERS = ["pillow", "auto", "fast"]
+# Modes the fast decoder reads (every grey and palette PNG); "fast" refuses TIFF ("I") by design.
+FAST_MODES = ("1", "L", "P", "I;16")
 # Seconds one decode of a tiny mutated file may take before it counts as a hang.
 PER_FILE_SECONDS = 2.0
 # Largest value of each mode (I is signed 32-bit).

@@ -108,9 +108,8 @@ def test_memory_and_local_paths_mix(local_and_memory):
 
 
 def test_memory_parallel_scan_uses_threads(rng, memory_root, monkeypatch):
-    """memory:// is per process: a parallel local scan switches to threads and still sees the files."""
-    import joblib
-
+    """memory:// is per process: a parallel local scan (threads) still sees the files."""
+    from segstats import executors
     from segstats import reduce as reduce_module
 
     _, root = memory_root
@@ -120,17 +119,17 @@ def test_memory_parallel_scan_uses_threads(rng, memory_root, monkeypatch):
         with fsspec.open(f"memory://{root}/m{index}.png", "wb") as handle:
             Image.fromarray(array.astype(np.uint8), "L").save(handle, format="PNG")
         arrays.append(array)
-    monkeypatch.setattr(reduce_module, "SERIAL_MAX_FILES", 2)  # take the joblib path with few files
-    backends = []
-    real = joblib.Parallel
+    monkeypatch.setattr(reduce_module, "SERIAL_MAX_FILES", 2)  # take the parallel path with few files
+    pools = []
+    real = executors.ThreadExecutor.run
 
-    def spy(*args, **kwargs):
-        backends.append(kwargs.get("backend"))
-        return real(*args, **kwargs)
+    def spy(self, task, arguments):
+        pools.append(self.workers)
+        return real(self, task, arguments)
 
-    monkeypatch.setattr(joblib, "Parallel", spy)
+    monkeypatch.setattr(executors.ThreadExecutor, "run", spy)
     stats = segstats.scan(f"memory://{root}", num_classes=3, jobs=2)
-    assert backends == ["threading"]
+    assert pools == [2]
     expected = brute_force(arrays, 3, None)
     assert stats.num_images == 6 and stats.pixel_counts.tolist() == expected.pixel_counts
     assert stats.image_pixels.tolist() == expected.image_pixels

@@ -1,4 +1,4 @@
-"""The fused PNG reader (segstats.fastpng) against Pillow and a brute-force count.
+"""The decoders (native reader, Pillow, auto) against each other and a brute-force count.
 
 PNGs with forced filters are written by a tiny encoder in this file (filters
 from the PNG specification, section 9, written independently of the reader),
@@ -26,12 +26,10 @@ from labelmasks import write_mask
 from PIL import Image
 from typer.testing import CliRunner
 
-from segstats import fastpng
 from segstats.cli import app
 from segstats.decode import ReadOptions, decode_histogram, read_value_histogram
 from segstats.errors import BadInputError, UsageError
-
-pytestmark = pytest.mark.skipif(not fastpng.available(), reason="numba is not installed")
+from segstats.png import PNG_SIGNATURE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = sorted(glob.glob(os.path.join(ROOT, "sample_masks", "*.png")))
@@ -104,12 +102,16 @@ def encode_png(
     if color == 3:
         body += chunk(b"PLTE", bytes((37 * i) % 256 for i in range(768)))
     body += extra + b"".join(chunk(b"IDAT", part) for part in idats) + chunk(b"IEND", b"")
-    return fastpng.PNG_SIGNATURE + body
+    return PNG_SIGNATURE + body
 
 
 # ------------------------------------------------------------------ helpers
 def counts(histogram) -> dict[int, int]:
     return dict(zip(histogram.values.tolist(), histogram.counts.tolist(), strict=True))
+
+
+def fast(data: bytes):
+    return decode_histogram(data, "x.png", ReadOptions(decoder="fast", max_pixels=None))
 
 
 def brute(array: np.ndarray) -> dict[int, int]:
@@ -118,7 +120,7 @@ def brute(array: np.ndarray) -> dict[int, int]:
 
 def assert_identical(data: bytes, array: np.ndarray | None = None) -> None:
     """Fast path == Pillow path, field by field (and == a brute-force count when given)."""
-    fast = fastpng.decode_histogram(data, "x.png", None)
+    fast = decode_histogram(data, "x.png", ReadOptions(decoder="fast"))
     slow = decode_histogram(data, "x.png", ReadOptions(decoder="pillow"))
     assert fast.values.dtype == slow.values.dtype and fast.counts.dtype == slow.counts.dtype
     assert np.array_equal(fast.values, slow.values)
@@ -150,18 +152,10 @@ def test_every_sample_identical_under_auto(path):
     assert (auto.width, auto.height) == (pillow.width, pillow.height)
 
 
-def test_samples_of_supported_kinds_take_the_fast_path():
-    taken = 0
+def test_every_sample_is_read_by_the_native_reader():
     for path in SAMPLES:
         with open(path, "rb") as handle:
-            data = handle.read()
-        try:
-            fastpng.parse_png(data, path, None)
-        except fastpng.Unsupported:
-            continue  # 2-bit palette files (Pillow packs small palettes): Pillow reads them
-        assert_identical(data)
-        taken += 1
-    assert taken >= len(SAMPLES) // 2
+            assert_identical(handle.read())
 
 
 @pytest.mark.parametrize("mode", sorted(KINDS))
@@ -216,7 +210,7 @@ def test_pillow_written_masks(tmp_path, mode):
 def test_16_bit_values_are_big_endian_and_all_bins_reachable():
     array = np.array([[0, 1, 256, 65535, 65280, 255, 258, 1]], dtype=np.int64)
     for ftype in range(5):
-        assert counts(fastpng.decode_histogram(encode_png(array, "I;16", ftype), "x", None)) == brute(array)
+        assert counts(fast(encode_png(array, "I;16", ftype))) == brute(array)
 
 
 def test_split_idat_and_ancillary_chunks():
@@ -226,26 +220,36 @@ def test_split_idat_and_ancillary_chunks():
     assert_identical(encode_png(array, "L", "mixed", idat_parts=4, extra=text, rng=rng), array)
 
 
-def test_zlib_fallback_when_libdeflate_is_missing(monkeypatch):
-    rng = np.random.default_rng(4)
-    array = patterns(rng, 20, 50, 256)[1]
-    data = encode_png(array, "L", "mixed", rng=rng)
-    monkeypatch.setattr(fastpng, "_CODEC", [None])
-    assert counts(fastpng.decode_histogram(data, "x", None)) == brute(array)
-    with pytest.raises(BadInputError, match="truncated"):
-        fastpng.decode_histogram(_restream(data, lambda s: s[: len(s) // 2]), "x.png", None)
-    with pytest.raises(BadInputError, match="more image data"):
-        fastpng.decode_histogram(
-            _restream(data, lambda s: zlib.compress(zlib.decompress(s) + b"\0" * 99)), "x", None
-        )
+def test_zlib_gives_the_same_verdicts_as_libdeflate():
+    """SEGSTATS_INFLATE=zlib (what a machine without libdeflate gets): same counts, same refusals."""
+    code = (
+        "import sys, zlib\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from test_decoders import encode_png, patterns, _restream, fast\n"
+        "from segstats import png\n"
+        "from segstats.errors import BadInputError\n"
+        "import numpy as np\n"
+        "rng = np.random.default_rng(4)\n"
+        "array = patterns(rng, 20, 50, 256)[1]\n"
+        "data = encode_png(array, 'L', 'mixed', rng=rng)\n"
+        "print(png.inflate_backend(), dict(zip(*np.unique(array, return_counts=True))) == "
+        "dict(zip(fast(data).values.tolist(), fast(data).counts.tolist())))\n"
+        "for bad in (_restream(data, lambda s: s[: len(s) // 2]),\n"
+        "            _restream(data, lambda s: zlib.compress(zlib.decompress(s) + b'\\0' * 99))):\n"
+        "    try:\n        fast(bad)\n    except BadInputError as exc:\n        print(exc.cause)\n"
+    )
+    outputs = {backend: _python(code, SEGSTATS_INFLATE=backend) for backend in ("zlib", "libdeflate")}
+    assert outputs["zlib"].splitlines()[0] == "zlib True"
+    assert outputs["zlib"].splitlines()[1:] == outputs["libdeflate"].splitlines()[1:]
+    assert "truncated" in outputs["zlib"].splitlines()[1]
 
 
 def test_threads_give_identical_results():
     rng = np.random.default_rng(5)
     blobs = [encode_png(a, "L", "mixed", rng=rng) for a in patterns(rng, 64, 257, 256) * 4]
-    expected = [counts(fastpng.decode_histogram(b, "x", None)) for b in blobs]
+    expected = [counts(fast(b)) for b in blobs]
     with ThreadPoolExecutor(4) as pool:
-        got = list(pool.map(lambda b: counts(fastpng.decode_histogram(b, "x", None)), blobs * 3))
+        got = list(pool.map(lambda b: counts(fast(b)), blobs * 3))
     assert got == expected * 3
 
 
@@ -259,7 +263,7 @@ def _restream(data: bytes, change) -> bytes:
         (parts if kind == b"IDAT" else kept).append((kind, data[offset + 8 : offset + 8 + length]))
         offset += 12 + length
     stream = change(b"".join(body for _, body in parts))
-    out = fastpng.PNG_SIGNATURE
+    out = PNG_SIGNATURE
     for kind, body in kept:
         if kind == b"IEND":
             out += chunk(b"IDAT", stream)
@@ -330,23 +334,23 @@ def test_too_much_data_and_bad_filter_type(good_png):
         ((5, 0, 8, 0), "image size 5x0"),
         ((5, 5, 7, 0), "bit depth 7 with colour type 0"),
         ((5, 5, 16, 3), "bit depth 16 with colour type 3"),
-        ((5, 5, 8, 5), "bit depth 8 with colour type 5"),
+        ((5, 5, 8, 5), "colour type 5"),
     ],
 )
 def test_bad_ihdr(good_png, fields, cause):
     data, _ = good_png
     end = 8 + 25
-    broken = fastpng.PNG_SIGNATURE + ihdr(*fields) + data[end:]
+    broken = PNG_SIGNATURE + ihdr(*fields) + data[end:]
     _check_bad(broken, f"corrupt image data: bad IHDR: {cause}")
 
 
 def test_ihdr_must_come_first_and_whole(good_png):
     data, _ = good_png
-    first = fastpng.PNG_SIGNATURE + chunk(b"tEXt", b"a\x00b") + data[8:]
+    first = PNG_SIGNATURE + chunk(b"tEXt", b"a\x00b") + data[8:]
     _check_bad(first, "first chunk is tEXt")
-    short = fastpng.PNG_SIGNATURE + chunk(b"IHDR", data[16:28]) + data[33:]
+    short = PNG_SIGNATURE + chunk(b"IHDR", data[16:28]) + data[33:]
     _check_bad(short, "first chunk is IHDR of 12 bytes")
-    no_idat = fastpng.PNG_SIGNATURE + data[8:33] + chunk(b"IEND", b"")
+    no_idat = PNG_SIGNATURE + data[8:33] + chunk(b"IEND", b"")
     _check_bad(no_idat, "no image data")
     huge = data[:33] + struct.pack(">I", 1 << 31) + b"IDAT" + data[41:]
     _check_bad(huge, "claims")
@@ -354,7 +358,7 @@ def test_ihdr_must_come_first_and_whole(good_png):
 
 def test_pixel_limit_from_a_crafted_header_before_inflating():
     # 60000 x 60000 = 3.6e9 pixels, a few bytes of data: refused from IHDR alone
-    data = fastpng.PNG_SIGNATURE + ihdr(60000, 60000, 8, 0) + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+    data = PNG_SIGNATURE + ihdr(60000, 60000, 8, 0) + chunk(b"IDAT", zlib.compress(b"\0" * 100))
     data += chunk(b"IEND", b"")
     message = "image of 60000x60000 = 3600000000 pixels is over the limit of 89478485 pixels"
     _check_bad(data, message)
@@ -375,47 +379,56 @@ def test_pixel_limit_same_message_as_pillow(tmp_path):
     assert len(messages) == 1 and "over the limit of 99 pixels" in messages.pop()
 
 
-# ------------------------------------------------------------------ fallback to Pillow
+# ------------------------------------------------------------------ kinds and the Pillow path
 def _pillow_png(image: Image.Image, **save) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=save.pop("format", "PNG"), **save)
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize(
-    ("make", "reason"),
-    [
-        (lambda: _pillow_png(Image.new("1", (9, 4), 1)), "bit depth 1 with colour type 0"),
-        (lambda: _pillow_png(Image.new("P", (9, 4), 2)), "bit depth 1 with colour type 3"),
-        (lambda: _pillow_png(Image.new("L", (9, 4), 3), format="TIFF"), "not a PNG"),
-        (lambda: _pillow_png(Image.new("RGB", (9, 4))), "bit depth 8 with colour type 2"),
-        (lambda: _pillow_png(Image.new("LA", (9, 4))), "bit depth 8 with colour type 4"),
-    ],
-)
-def test_unsupported_kinds_fall_back_silently_under_auto(make, reason):
-    data = make()
-    with pytest.raises(fastpng.Unsupported, match=reason):
-        fastpng.decode_histogram(data, "x", None)
-    try:
-        expected = counts(decode_histogram(data, "x.png", ReadOptions(decoder="pillow")))
-    except BadInputError as exc:  # RGB / LA: the Pillow path's own error, under auto too
-        with pytest.raises(BadInputError, match=re.escape(exc.cause)):
-            decode_histogram(data, "x.png")
-    else:
-        assert counts(decode_histogram(data, "x.png")) == expected
-    with pytest.raises(BadInputError, match=f"not readable by the fast decoder .*{reason}.*--decoder auto"):
-        decode_histogram(data, "x.png", ReadOptions(decoder="fast"))
+def _every_decoder(data: bytes) -> dict[str, object]:
+    """Each decoder's answer: a {value: count} dict, or the refusal's cause."""
+    answers: dict[str, object] = {}
+    for decoder in ("auto", "fast", "pillow"):
+        try:
+            answers[decoder] = counts(decode_histogram(data, "x.png", ReadOptions(decoder=decoder)))
+        except BadInputError as exc:
+            answers[decoder] = exc.cause
+    return answers
 
 
-def test_interlaced_and_animated_fall_back(good_png):
-    data, _ = good_png
-    header = fastpng.PNG_SIGNATURE + ihdr(40, 24, 8, 0, interlace=1)
-    with pytest.raises(fastpng.Unsupported, match="interlaced"):
-        fastpng.parse_png(header + data[33:], "x", None)
+def test_low_bit_depths_count_stored_values_under_every_decoder():
+    """1/2/4-bit grey and palette: the stored sample (a 4-bit 3 is 3, never Pillow's 51)."""
+    for mode, high in (("1", 2), ("P", 2)):
+        array = np.random.default_rng(1).integers(0, high, size=(5, 9))
+        image = Image.fromarray((array * (255 if mode == "1" else 1)).astype(np.uint8), "L")
+        data = _pillow_png(image.convert("1") if mode == "1" else image.convert("P"))
+        answers = _every_decoder(data)
+        assert answers["auto"] == answers["fast"] == answers["pillow"] == brute(array), (mode, answers)
+
+
+def test_grey_alpha_counts_the_grey_band():
+    grey = np.random.default_rng(2).integers(0, 4, size=(6, 7))
+    image = Image.merge("LA", [Image.fromarray(grey.astype(np.uint8)), Image.new("L", (7, 6), 200)])
+    answers = _every_decoder(_pillow_png(image))
+    assert answers["auto"] == answers["fast"] == answers["pillow"] == brute(grey)
+
+
+def test_tiff_and_colour_kinds():
+    tiff = _pillow_png(Image.new("L", (9, 4), 3), format="TIFF")
+    answers = _every_decoder(tiff)
+    assert answers["auto"] == answers["pillow"] == {3: 36}
+    assert re.match(r"not readable by the fast decoder \(not a PNG.*\); use --decoder auto", answers["fast"])
+    rgb = _every_decoder(_pillow_png(Image.new("RGB", (9, 4))))
+    assert rgb["auto"] == rgb["pillow"] and "colour map (--colors FILE)" in rgb["auto"]
+    assert "not readable by the fast decoder (8-bit RGB colour PNG)" in rgb["fast"]
+
+
+def test_animated_png_counts_its_default_image(good_png):
+    """acTL/fcTL are ancillary: not interpreted (interlaced files: tests/test_png.py)."""
+    data, array = good_png
     animated = data[:33] + chunk(b"acTL", struct.pack(">II", 1, 0)) + data[33:]
-    with pytest.raises(fastpng.Unsupported, match="animated"):
-        fastpng.parse_png(animated, "x", None)
-    assert fastpng.read_fast(animated, "x", None, required=False) is None
+    assert _every_decoder(animated) == dict.fromkeys(("auto", "fast", "pillow"), brute(array))
 
 
 def test_unknown_decoder_is_a_usage_error():
@@ -423,15 +436,6 @@ def test_unknown_decoder_is_a_usage_error():
         ReadOptions(decoder="turbo")
 
 
-def test_fast_without_numba_is_a_usage_error_and_auto_falls_back(monkeypatch, good_png):
-    data, array = good_png
-    monkeypatch.setattr(fastpng, "_KERNEL", [None])
-    assert counts(decode_histogram(data, "x.png")) == brute(array)
-    with pytest.raises(UsageError, match=r"--decoder fast needs numba .*segstats\[fast\]"):
-        decode_histogram(data, "x.png", ReadOptions(decoder="fast"))
-
-
-# ------------------------------------------------------------------ CLI, imports, cache
 def test_decoder_flag_on_scan_and_weights(tmp_path):
     folder = tmp_path / "labels"
     folder.mkdir()
@@ -457,103 +461,31 @@ def test_decoder_flag_on_scan_and_weights(tmp_path):
 
 
 def test_decoder_fast_names_the_file_it_cannot_read(tmp_path):
-    Image.new("P", (8, 8), 1).save(tmp_path / "two.png")  # Pillow writes 1-bit palette PNGs
+    Image.new("L", (8, 8), 1).save(tmp_path / "two.tif")
     result = CliRunner().invoke(
-        app, ["scan", str(tmp_path), "--decoder", "fast", "-o", str(tmp_path / "s.json")]
+        app, ["scan", str(tmp_path / "two.tif"), "--decoder", "fast", "-o", str(tmp_path / "s.json")]
     )
     assert result.exit_code == 2
-    assert "two.png: not readable by the fast decoder" in result.output
+    assert "two.tif: not readable by the fast decoder" in result.output
     assert not (tmp_path / "s.json").exists()
 
 
 def _python(code: str, **env: str) -> str:
     environ = {**os.environ, "PYTHONPATH": ROOT, **env}
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=environ, timeout=120
+        [sys.executable, "-c", code], capture_output=True, text=True, env=environ, timeout=120, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
 
 
-def test_help_and_imports_never_load_numba():
+def test_help_and_imports_load_no_heavy_module():
     code = (
         "import sys\n"
-        "import segstats, segstats.cli, segstats.decode, segstats.fastpng, segstats.reduce\n"
+        "import segstats, segstats.cli, segstats.decode, segstats.reduce\n"
         "from segstats.cli import main\n"
         "sys.argv = ['segstats', 'scan', '--help']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('\\nloaded', 'numba' in sys.modules, 'imagecodecs' in sys.modules)"
+        "print('\\nloaded', [m for m in ('numba', 'imagecodecs', 'torch', 'joblib') if m in sys.modules])"
     )
-    assert _python(code).splitlines()[-1] == "loaded False False"
-
-
-def test_compiled_kernel_is_cached_on_disk(tmp_path):
-    code = (
-        "from segstats import fastpng\n"
-        f"data = open({SAMPLES[0]!r}, 'rb').read()\n"
-        "fastpng.decode_histogram(data, 'x', None)\n"
-        "stats = fastpng.kernel().stats\n"
-        "print(len(stats.cache_hits), len(stats.cache_misses))"
-    )
-    cache = str(tmp_path / "numba-cache")
-    first = _python(code, NUMBA_CACHE_DIR=cache)
-    assert any(name.endswith(".nbi") for _, _, files in os.walk(cache) for name in files)
-    second = _python(code, NUMBA_CACHE_DIR=cache)
-    assert first.split()[1] == "1" and second.split() == ["1", "0"], (first, second)
-
-
-def test_auto_reads_small_scans_with_pillow_unless_numba_is_loaded(tmp_path, monkeypatch):
-    paths = [write_mask(tmp_path / f"m{i}.png", np.zeros((10, 30)), "L") for i in range(20)]
-    assert fastpng._estimated_pixels(paths) == 20 * 300
-    monkeypatch.setattr(fastpng, "_KERNEL", [])  # as in a fresh process
-    assert fastpng.choose_decoder(paths, "auto") == "pillow"
-    monkeypatch.setattr(fastpng, "FAST_MIN_PIXELS", 20 * 300)
-    assert fastpng.choose_decoder(paths, "auto") == "auto"
-    monkeypatch.setattr(fastpng, "FAST_MIN_PIXELS", 20 * 300 + 1)
-    assert fastpng.choose_decoder(paths, "auto") == "pillow"
-    assert fastpng.choose_decoder(paths, "fast") == "fast"
-    assert fastpng.choose_decoder(paths, "pillow") == "pillow"
-    monkeypatch.setattr(fastpng, "_KERNEL", [fastpng._unfilter_count])  # numba already loaded
-    assert fastpng.choose_decoder(paths, "auto") == "auto"
-    monkeypatch.setattr(fastpng, "_KERNEL", [None])  # numba missing
-    assert fastpng.choose_decoder(paths, "auto") == "pillow"
-    assert fastpng.choose_decoder(paths, "fast") == "fast"
-
-
-def test_uncompiled_kernel_agrees(monkeypatch):
-    """The kernel run as plain Python (with the plain unaligned load) gives the compiled result."""
-    if not fastpng.available():
-        pytest.skip("numba is not installed")
-    monkeypatch.setattr(fastpng, "_load_u64", fastpng._load_u64_python)
-    rng = np.random.default_rng(11)
-    for mode in sorted(KINDS):
-        high = KINDS[mode][2]
-        for width in (1, 9, 21):
-            array = drifting_mask(rng, 6, width, high)
-            data = encode_png(array, mode, "mixed", rng=rng)
-            header = fastpng.parse_png(data, "x.png", None)
-            raw = fastpng.inflate(header, "x.png").copy()
-            bins = 256 if header.bytes_per_pixel == 1 else 65536
-            compiled, plain = np.zeros(bins, np.int64), np.zeros(bins, np.int64)
-            args = (header.height, header.row_bytes, header.bytes_per_pixel)
-            assert fastpng.kernel()(raw, *args, compiled) == -1
-            assert fastpng._unfilter_count(raw, *args, plain) == -1
-            assert np.array_equal(compiled, plain)
-            assert dict(zip(*np.unique(array, return_counts=True), strict=True)) == {
-                v: int(plain[v]) for v in np.flatnonzero(plain)
-            }
-
-
-def test_a_kernel_that_fails_its_self_check_means_no_fast_path(monkeypatch, good_png):
-    """A numba/llvmlite that cannot build a correct kernel: Pillow reads everything, no error."""
-    if not fastpng.available():
-        pytest.skip("numba is not installed")
-    assert fastpng._works(fastpng.kernel())
-    assert not fastpng._works(lambda *args: -1)  # counts nothing
-    assert not fastpng._works(lambda *args: 1 / 0)  # raises
-    monkeypatch.setattr(fastpng, "_KERNEL", [])
-    monkeypatch.setattr(fastpng, "_works", lambda compiled: False)
-    assert fastpng.kernel() is None and not fastpng.available()
-    data, array = good_png
-    auto = decode_histogram(data, "x.png", ReadOptions(decoder="auto"))
-    assert counts(auto) == brute(array)
+    assert _python(code).splitlines()[-1] == "loaded []"

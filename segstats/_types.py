@@ -1,0 +1,38 @@
+"""Types shared by the decode, classify and reduce layers; imports nothing of the package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class ValueHistogram:
+    """Raw pixel values of one image and how often each occurs.
+
+    ``values`` are sorted and unique; ``counts[i]`` pixels hold ``values[i]``;
+    all counts are positive and sum to ``width * height``.
+    """
+
+    values: IntArray
+    counts: IntArray
+    width: int
+    height: int
+    mode: str
+
+    @property
+    def num_pixels(self) -> int:
+        return self.width * self.height
+
+
+def histogram_from_dense(
+    dense: npt.NDArray[np.integer], width: int, height: int, mode: str
+) -> ValueHistogram:
+    """A :class:`ValueHistogram` from ``dense[v]`` = pixels of value ``v`` (zero bins dropped)."""
+    counts: IntArray = np.asarray(dense, dtype=np.int64)
+    values = np.flatnonzero(counts).astype(np.int64)
+    return ValueHistogram(values, counts[values], width, height, mode)

@@ -1,0 +1,38 @@
+"""``--decoder auto``: by file kind, never by the size of the scan.
+
+Grey and palette PNGs (every bit depth, interlaced or not) are counted by the
+compiled reader; colour PNGs (after the same reader's checks), TIFF and
+anything else go to Pillow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from segstats.decoders.base import FileResult, Item, ReadOptions, colour_refusal
+from segstats.decoders.pillow import decode as pillow_decode
+from segstats.errors import BadInputError
+from segstats.png import Counted, walk
+from segstats.sources.local import read_bytes
+
+
+def decode_chunk(items: Sequence[Item], paths: Sequence[str], options: ReadOptions) -> list[FileResult]:
+    results: list[FileResult] = []
+    for item, path, outcome in zip(items, paths, walk(items, paths, options.max_pixels), strict=True):
+        if isinstance(outcome, Counted):
+            results.append(outcome.histogram)
+            continue
+        if isinstance(outcome, BadInputError):
+            results.append(outcome)
+            continue
+        if outcome.info is not None:  # a checked colour PNG
+            refusal = colour_refusal(outcome.info, path, options.colors)
+            if refusal is not None:
+                results.append(refusal)
+                continue
+        try:
+            data = item if isinstance(item, bytes) else read_bytes(path)
+            results.append(pillow_decode(data, path, options.max_pixels, options.colors, outcome.info))
+        except BadInputError as exc:
+            results.append(exc)
+    return results

@@ -1,0 +1,75 @@
+"""What every decoder shares: the options of a scan and the result of one file."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from PIL import Image
+
+from segstats._types import ValueHistogram
+from segstats.errors import BadInputError, UsageError
+from segstats.labels import ColorTable
+from segstats.png import PngInfo
+
+# Default pixel limit per image, the same as Pillow's decompression-bomb limit.
+DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+
+class Decoder(enum.StrEnum):
+    """``--decoder``: who turns a file's pixels into counts (the verdict is the same)."""
+
+    AUTO = "auto"
+    FAST = "fast"
+    PILLOW = "pillow"
+
+    @property
+    def help(self) -> str:
+        return DECODER_HELP[self]
+
+
+DECODER_HELP = {
+    Decoder.AUTO: "by file kind: the native reader for grey and palette PNGs, Pillow for TIFF and colour",
+    Decoder.FAST: "the native reader only; refuses kinds it does not count (TIFF, colour masks)",
+    Decoder.PILLOW: "Pillow, after the same native PNG checks",
+}
+
+# One file's result: its stored-value histogram, or why it is refused.
+FileResult = ValueHistogram | BadInputError
+# One item of a chunk: a local path the decoder reads itself, or the bytes of a (remote) file.
+Item = str | bytes
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How label files are read (the same for every file of a scan).
+
+    Attributes:
+        decoder: see :class:`Decoder`.
+        max_pixels: refuse images with more pixels than this (None: no limit).
+        colors: sorted ``(packed_rgb, class)`` pairs (``segstats.labels.colour_table``);
+            when given, RGB/RGBA masks are read through it, else they are refused.
+    """
+
+    decoder: str = Decoder.AUTO
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    colors: ColorTable | None = None
+
+    def __post_init__(self) -> None:
+        if self.decoder not in Decoder.__members__.values():
+            choices = ", ".join(d.value for d in Decoder)
+            raise UsageError(f"unknown decoder {self.decoder!r}; choose one of {choices}")
+
+
+def colour_refusal(info: PngInfo, path: str, colors: ColorTable | None) -> BadInputError | None:
+    """Why a colour PNG cannot be counted with these options, or None when it can."""
+    if colors is None:
+        return BadInputError(
+            path, f"{info.mode} colour image: colour masks need a colour map (--colors FILE)"
+        )
+    if info.bit_depth == 16:
+        return BadInputError(
+            path,
+            "16-bit colour image: colour maps are 8-bit RGB, and a 16-bit image is never reduced to 8 bits",
+        )
+    return None

@@ -1,0 +1,27 @@
+"""``--decoder fast``: the compiled reader only (every grey and palette PNG kind)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from segstats.decoders.base import FileResult, Item, ReadOptions
+from segstats.errors import BadInputError
+from segstats.png import Counted, NotCounted, walk
+
+
+def decode_chunk(items: Sequence[Item], paths: Sequence[str], options: ReadOptions) -> list[FileResult]:
+    """Count every item natively; a kind the reader does not count is refused, saying so."""
+    results: list[FileResult] = []
+    for path, outcome in zip(paths, walk(items, paths, options.max_pixels), strict=True):
+        if isinstance(outcome, Counted):
+            results.append(outcome.histogram)
+        elif isinstance(outcome, NotCounted):
+            kind = outcome.info.describe() if outcome.info is not None else outcome.reason
+            results.append(
+                BadInputError(
+                    path, f"not readable by the fast decoder ({kind}); use --decoder auto or pillow"
+                )
+            )
+        else:
+            results.append(outcome)
+    return results

@@ -1,0 +1,1 @@
+"""Where label files come from: local paths, remote URLs, file lists."""

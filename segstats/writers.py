@@ -1,7 +1,13 @@
 """Output files: .json / list / .pt / .npy / .yaml, always written atomically.
 
-Every writer renders to a temporary file in the destination folder and renames
-it over the destination, so an output file is written whole or not at all.
+Every writer renders the whole payload first, then writes it to a temporary
+file in the destination folder and renames it over the destination, so an
+output file is written whole or not at all (contract, "Output files"):
+
+- ``-`` is standard output;
+- a symlink is written through: its target is replaced atomically, the link kept;
+- a path that is not a regular file (a FIFO, a device such as ``/dev/stdout``)
+  is written into directly and never replaced by a regular file.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ import contextlib
 import io
 import json
 import os
+import stat
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any
@@ -24,7 +32,9 @@ SUFFIX_FORMATS = {".json": "json", ".pt": "pt", ".npy": "npy", ".yaml": "yaml", 
 
 
 def format_for(path: str, fmt: str | None = None) -> str:
-    """The output format: ``fmt`` if given, else from ``path``'s suffix."""
+    """The output format: ``fmt`` if given, else from ``path``'s suffix (``-``: the JSON document)."""
+    if fmt is None and path == STDOUT:
+        return "json"
     if fmt is not None:
         if fmt not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -38,9 +48,42 @@ def format_for(path: str, fmt: str | None = None) -> str:
     return SUFFIX_FORMATS[suffix]
 
 
+# The output path that means standard output.
+STDOUT = "-"
+
+
+def _destination(path: str) -> tuple[str, bool]:
+    """``(where to write, is it a regular file or absent)``: symlinks resolved to their target."""
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        return target, True
+    except OSError as exc:
+        raise SegstatsError(f"{path}: cannot write here ({exc.strerror or exc})") from exc
+    return target, stat.S_ISREG(mode)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str) -> Iterator[IO[bytes]]:
-    """Open a temporary file beside ``path``; rename it over ``path`` on success only."""
+    """A file handle for ``path``: a temporary file renamed over it on success only.
+
+    ``-`` gives standard output; a FIFO or a device is opened and written
+    directly (callers render the whole payload before writing it).
+    """
+    if path == STDOUT:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    path, regular = _destination(path)
+    if not regular:
+        try:
+            handle = open(path, "wb")  # noqa: SIM115 - closed below, after the caller's writes
+        except OSError as exc:
+            raise SegstatsError(f"{path}: cannot write here ({exc.strerror or exc})") from exc
+        with handle:
+            yield handle
+        return
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, temp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)

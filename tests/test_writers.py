@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -79,3 +80,41 @@ def test_interrupted_write_removes_the_temporary_file(tmp_path):
         handle.write(b"partial")
         raise KeyboardInterrupt
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------ where outputs go
+def test_symlink_is_written_through_and_kept(tmp_path):
+    target = tmp_path / "real.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    write_output(str(link), {"a": 1})
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert json.loads(target.read_text()) == {"a": 1}
+
+
+def test_dangling_symlink_creates_its_target(tmp_path):
+    link = tmp_path / "link.json"
+    link.symlink_to(tmp_path / "new.json")
+    write_output(str(link), {"b": 2})
+    assert link.is_symlink() and json.loads((tmp_path / "new.json").read_text()) == {"b": 2}
+
+
+def test_fifo_is_written_into_never_replaced(tmp_path):
+    import threading
+
+    fifo = tmp_path / "out.json"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    write_output(str(fifo), {"c": 3})
+    reader.join(10)
+    assert json.loads(received[0]) == {"c": 3}
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # still a FIFO, no regular file in its place
+
+
+def test_dash_is_standard_output(capsysbinary):
+    assert format_for("-") == "json"
+    write_output("-", {"d": 4})
+    assert json.loads(capsysbinary.readouterr().out) == {"d": 4}

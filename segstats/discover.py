@@ -6,11 +6,9 @@ import glob
 import os
 from collections.abc import Iterable, Sequence
 
+from segstats._types import LABEL_SUFFIXES
 from segstats.errors import BadInputError, NoFilesError
 from segstats.remote import is_remote
-
-# Suffix searched for, in any case, when a directory is given (contract).
-LABEL_SUFFIX = ".png"
 # Characters that make a path argument a glob pattern.
 GLOB_CHARS = frozenset("*?[")
 
@@ -30,7 +28,7 @@ def _walk_directory(root: str) -> Iterable[str]:
             continue
         seen_dirs.add(key)
         for name in filenames:
-            if name.lower().endswith(LABEL_SUFFIX):
+            if name.lower().endswith(LABEL_SUFFIXES):
                 yield os.path.join(dirpath, name)
 
 
@@ -38,7 +36,7 @@ def discover(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -
     """Return the label files named by ``paths``, sorted and without duplicates.
 
     Each path is a label file (any suffix), a directory (searched recursively for
-    ``*.png``, any case of the suffix) or a glob pattern (``**`` allowed).
+    ``*.png``, ``*.tif``, ``*.tiff``, any case of the suffix) or a glob pattern (``**`` allowed).
     A path with a protocol (``s3://``, ``gs://``, ``https://``, ``file://``,
     ``memory://``...) is listed with fsspec (:mod:`segstats.remote`).
 
@@ -73,5 +71,5 @@ def discover(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -
             raise BadInputError(path, "no such file or directory")
     if not found:
         shown = ", ".join(os.fspath(p) for p in paths) or "(no paths given)"
-        raise NoFilesError(f"{shown}: no label files found (looked for *.png)")
+        raise NoFilesError(f"{shown}: no label files found (looked for *.png, *.tif, *.tiff)")
     return sorted(found)

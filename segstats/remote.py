@@ -9,7 +9,7 @@ Discovery follows the same rules as local paths (``segstats.discover``):
 - a glob (``*``, ``?``, ``[``) is expanded with ``fs.glob``; a matching
   directory is searched like a directory;
 - a path ending in ``/``, or one that fsspec reports as a directory, is searched
-  recursively for ``*.png`` (any case of the suffix) with ``fs.find``; for
+  recursively for ``*.png``, ``*.tif``, ``*.tiff`` (any case of the suffix) with ``fs.find``; for
   ``https://`` this scrapes the links of the server's listing page, so it works
   only where the server serves one (end such a URL with ``/``);
 - anything else is one label file.
@@ -31,13 +31,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from segstats._types import LABEL_SUFFIXES
 from segstats.errors import BadInputError, UsageError
 
 # A path starting with "protocol://" or a chained "protocol::" URL is remote
 # (two or more characters, so that a Windows drive letter "C:/" is not one).
 PROTOCOL_PATTERN = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+)(://|::)")
-# Suffix searched for, in any case, when a directory is given (same as local paths).
-LABEL_SUFFIX = ".png"
 # Characters that make a path a glob pattern.
 GLOB_CHARS = frozenset("*?[")
 # For web URLs only "*" makes a glob: "?" starts a query string (signed URLs) and "[" is rare.
@@ -104,8 +103,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _labels_under(fs: Any, root: str) -> list[str]:
-    """Files under ``root`` (recursive) whose name ends in ``.png``, any case."""
-    return [name for name in fs.find(root) if name.lower().endswith(LABEL_SUFFIX)]
+    """Files under ``root`` (recursive) whose name ends in ``.png``/``.tif``/``.tiff``, any case."""
+    return [name for name in fs.find(root) if name.lower().endswith(LABEL_SUFFIXES)]
 
 
 def discover_remote(path: str) -> list[str]:

@@ -14,13 +14,16 @@ def touch(path):
     return str(path)
 
 
-def test_directory_is_searched_recursively_for_png_in_any_case(tmp_path):
+def test_directory_is_searched_recursively_for_png_and_tiff_in_any_case(tmp_path):
     a = touch(tmp_path / "b" / "z.png")
     b = touch(tmp_path / "a.PNG")
     c = touch(tmp_path / "c" / "d" / "e.Png")
+    d = touch(tmp_path / "geo" / "tile.tif")  # torchgeo-style TIFF masks
+    e = touch(tmp_path / "geo" / "tile2.TIFF")
     touch(tmp_path / "notes.txt")
     touch(tmp_path / "x.jpg")
-    assert discover(tmp_path) == sorted([a, b, c])
+    touch(tmp_path / "y.tif.bak")
+    assert discover(tmp_path) == sorted([a, b, c, d, e])
 
 
 def test_files_globs_and_duplicates_are_sorted_once(tmp_path):

@@ -96,6 +96,19 @@ def effective_number(counts: PresentCounts, beta: float | None = None) -> FloatA
     return result
 
 
+def pos_weight(counts: PresentCounts) -> FloatArray:
+    """``w_c = (sum(n) - n_c) / n_c``: negatives per positive, one-vs-rest.
+
+    What ``torch.nn.BCEWithLogitsLoss(pos_weight=...)`` expects for per-class
+    binary targets (PyTorch documentation: "the number of negative examples
+    divided by the number of positive examples"); for a binary 0/1 mask, the
+    entry of class 1.
+    """
+    total = counts.pixel_counts.sum()
+    result: FloatArray = (total - counts.pixel_counts) / counts.pixel_counts
+    return result
+
+
 MethodFunction = Callable[..., FloatArray]
 
 # Registry: method name -> (function, names of the options it takes).
@@ -104,8 +117,33 @@ METHODS: dict[str, tuple[MethodFunction, tuple[str, ...]]] = {
     "enet": (enet, ("enet_c",)),
     "balanced": (balanced, ()),
     "inverse-sqrt": (inverse_sqrt, ()),
+    "pos-weight": (pos_weight, ()),
     "effective-number": (effective_number, ("beta",)),
 }
+
+# Present weights whose largest/smallest ratio is at most this are "uniform" (a warning says so).
+NEAR_UNIFORM_RATIO = 1.01
+
+
+def near_uniform(weights: FloatArray, present: npt.NDArray[np.bool_]) -> bool:
+    """Whether the present classes' weights are all within 1% of each other (two or more classes)."""
+    values = weights[present]
+    if values.size < 2 or not (values > 0).all():
+        return False
+    return bool(values.max() / values.min() <= NEAR_UNIFORM_RATIO)
+
+
+def weight_warnings(method: str, weights: FloatArray, present: npt.NDArray[np.bool_]) -> list[str]:
+    """One-line warnings about weights that are probably not what the user wants."""
+    if not near_uniform(weights, present):
+        return []
+    text = f"the {method} weights are within 1% of uniform: they will barely change the loss"
+    if method == "effective-number":
+        text += (
+            "; beta acts on pixel counts, so 1 - beta must be about 1 / (pixels of a class) "
+            "to matter (e.g. beta = 0.9999999 for classes of about 10 million pixels)"
+        )
+    return [text]
 
 
 def _check_options(method: str, options: dict[str, Any]) -> None:
@@ -150,7 +188,7 @@ def compute_weights(stats: DatasetStats, method: str = DEFAULT_METHOD, **options
     Args:
         stats: the dataset's counts.
         method: one of ``METHODS`` (median-frequency, enet, balanced,
-            inverse-sqrt, effective-number).
+            inverse-sqrt, pos-weight, effective-number).
         **options: ``enet_c`` (enet), ``beta`` (effective-number), ``normalize``
             (none | mean: present weights average 1 | sum: they sum to 1) and
             ``clip`` (maximum weight, applied after normalising).
@@ -177,9 +215,10 @@ def compute_weights(stats: DatasetStats, method: str = DEFAULT_METHOD, **options
     )
     kwargs = {name: recorded[name] for name in option_names}
     values = function(counts, **kwargs)
-    if recorded["normalize"] == "mean":
+    # all-zero weights (pos-weight with one present class: no negatives) stay zero
+    if recorded["normalize"] == "mean" and values.any():
         values = values / values.mean()
-    elif recorded["normalize"] == "sum":
+    elif recorded["normalize"] == "sum" and values.any():
         values = values / values.sum()
     if recorded["clip"] is not None:
         values = np.minimum(values, recorded["clip"])

@@ -70,6 +70,11 @@ def ref_effective_number(pixels, beta):
     return [w * scale for w in raw]
 
 
+def ref_pos_weight(pixels):
+    total = sum(pixels)
+    return [(total - n) / n if n > 0 else 0.0 for n in pixels]
+
+
 def reference(method, pixels=PIXELS, image_pixels=IMAGE_PIXELS, **options):
     if method == "median-frequency":
         return ref_median_frequency(pixels, image_pixels)
@@ -81,6 +86,8 @@ def reference(method, pixels=PIXELS, image_pixels=IMAGE_PIXELS, **options):
         return ref_inverse_sqrt(pixels)
     if method == "effective-number":
         return ref_effective_number(pixels, options["beta"])
+    if method == "pos-weight":
+        return ref_pos_weight(pixels)
     raise AssertionError(method)
 
 
@@ -90,6 +97,7 @@ CASES = [
     ("enet", {"enet_c": 1.5}),
     ("balanced", {}),
     ("inverse-sqrt", {}),
+    ("pos-weight", {}),
     ("effective-number", {"beta": 0.9}),
     ("effective-number", {"beta": 0.99999}),
     ("effective-number", {"beta": 0.0}),
@@ -198,7 +206,9 @@ def test_single_present_class_is_finite():
     for method in METHODS:
         options = {"beta": 0.9} if method == "effective-number" else {}
         weights = compute_weights(stats, method, normalize="sum", **options)
-        np.testing.assert_allclose(weights, [0.0, 1.0, 0.0], rtol=1e-12)
+        # pos-weight: no negatives, so weight 0 (and normalising zeros leaves zeros)
+        expected = [0.0, 0.0, 0.0] if method == "pos-weight" else [0.0, 1.0, 0.0]
+        np.testing.assert_allclose(weights, expected, rtol=1e-12)
 
 
 def test_balanced_equals_scikit_learn_when_every_class_is_present():
@@ -256,3 +266,24 @@ def test_document_reproduces_its_weights_from_its_options_alone(masks_dir, tmp_p
     assert again.tolist() == block["values"]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == block["values"]
     assert block["values"][3] == 0.0  # class 3 absent: 0.0, never NaN
+
+
+def test_pos_weight_of_a_binary_mask_is_negatives_over_positives():
+    """BCEWithLogitsLoss(pos_weight=): for 0/1 masks, the entry of class 1 (PyTorch docs' example:
+    100 positive and 300 negative examples give pos_weight 3)."""
+    stats = make_stats(pixels=[300, 100], images=[4, 4], image_pixels=[400, 400])
+    assert compute_weights(stats, "pos-weight").tolist() == [100 / 300, 3.0]
+
+
+def test_near_uniform_weights_are_flagged_with_betas_scale():
+    from segstats.weights import weight_warnings
+
+    stats = make_stats(pixels=[3_000_000, 1_000_000], images=[4, 4], image_pixels=[4_000_000] * 2)
+    flat = compute_weights(stats, "effective-number", beta=0.999)  # beta ** n is 0 for every class
+    assert weight_warnings("effective-number", flat, stats.present)[0].startswith(
+        "the effective-number weights are within 1% of uniform"
+    )
+    assert "1 / (pixels of a class)" in weight_warnings("effective-number", flat, stats.present)[0]
+    steep = compute_weights(stats, "effective-number", beta=1 - 1e-6)
+    assert weight_warnings("effective-number", steep, stats.present) == []
+    assert weight_warnings("balanced", compute_weights(stats, "balanced"), stats.present) == []

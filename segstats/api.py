@@ -16,7 +16,7 @@ from segstats.histogram import LabelSpec
 from segstats.labels import check_targets, colour_table, value_map_from
 from segstats.reduce import ProgressCallback, reduce_files
 from segstats.shard import parse_shard, select_shard
-from segstats.stats import DatasetStats, ordered_counts
+from segstats.stats import DatasetStats, file_list_digest, ordered_counts
 
 PathsArg = Sequence[str | os.PathLike[str]] | str | os.PathLike[str]
 
@@ -141,4 +141,5 @@ def scan(
         ],
         image_sizes=ordered_counts(totals.sizes),
         image_modes=ordered_counts(totals.modes),
+        files_digest=file_list_digest(label_files),
     )

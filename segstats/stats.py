@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +44,10 @@ class DatasetStats:
         errors: files skipped with ``skip_errors``: ``{"path", "error"}`` dicts.
         image_sizes / image_modes: how many images had each ``WxH`` size / mode
             (kept in memory for the audit; not part of the JSON document).
+        files_digest: a digest of the set of files this document covers
+            (:func:`file_list_digest`), additive so that merged shards carry the
+            digest of the whole scan; ``merge`` refuses two documents with the same
+            one (the same files counted twice). ``""`` when unknown or no file.
     """
 
     num_classes: int
@@ -56,6 +62,7 @@ class DatasetStats:
     errors: list[dict[str, str]] = field(default_factory=list)
     image_sizes: dict[str, int] = field(default_factory=dict)
     image_modes: dict[str, int] = field(default_factory=dict)
+    files_digest: str = ""
 
     def __post_init__(self) -> None:
         for name in SUMMED_ARRAYS:
@@ -119,6 +126,7 @@ class DatasetStats:
         if weights is not None:
             document["weights"] = dict(weights)
         document["errors"] = list(self.errors)
+        document["files_digest"] = self.files_digest  # beyond the contract's fields, so after them
         return document
 
     def to_json(self, weights: Mapping[str, Any] | None = None, indent: int | None = 2) -> str:
@@ -153,6 +161,9 @@ class DatasetStats:
         errors = document.get("errors", [])
         if not isinstance(errors, list):
             raise BadInputError(source, "errors must be a list")
+        digest = document.get("files_digest", "")  # absent in documents of segstats 0.1
+        if not isinstance(digest, str) or (digest and not re.fullmatch(r"[0-9a-f]{64}", digest)):
+            raise BadInputError(source, "files_digest must be 64 hexadecimal digits or empty")
         _check_consistent(document, arrays, source)
         return cls(
             num_classes=k,
@@ -165,6 +176,7 @@ class DatasetStats:
             pixel_counts=arrays["pixel_counts"],
             image_counts=arrays["image_counts"],
             image_pixels=arrays["image_pixels"],
+            files_digest=digest,
         )
 
     @classmethod
@@ -233,12 +245,23 @@ def merge_stats(parts: Sequence[DatasetStats], sources: Sequence[str] | None = N
     """Add documents of the same label space (e.g. shards scanned on different machines).
 
     Raises:
-        BadInputError: documents whose ``num_classes`` or ``ignore_index`` differ.
+        BadInputError: documents whose ``num_classes`` or ``ignore_index`` differ, or
+            that cover the same files (a shared ``files_sha256`` digest).
     """
     if not parts:
         raise ValueError("merge_stats needs at least one DatasetStats")
     names = list(sources) if sources is not None else [f"document {i}" for i in range(len(parts))]
     first = parts[0]
+    owner: dict[str, str] = {}
+    for part, name in zip(parts, names, strict=True):
+        if part.files_digest in owner:
+            raise BadInputError(
+                name,
+                f"covers the same files as {owner[part.files_digest]} (file list digest "
+                f"{part.files_digest[:12]}...); merging them would count every file twice",
+            )
+        if part.files_digest:
+            owner[part.files_digest] = name
     for part, name in zip(parts[1:], names[1:], strict=True):
         if part.num_classes != first.num_classes:
             raise BadInputError(
@@ -277,7 +300,27 @@ def merge_stats(parts: Sequence[DatasetStats], sources: Sequence[str] | None = N
         errors=sorted((e for p in parts for e in p.errors), key=lambda e: e["path"]),  # as scan does
         image_sizes=ordered_counts(sizes),
         image_modes=ordered_counts(modes),
+        files_digest=_add_digests(p.files_digest for p in parts),
     )
+
+
+# Digests are sums modulo 2**256 of per-file SHA-256 values: a set's digest is the sum over
+# its files, so the digest of disjoint shards adds up to the digest of the whole scan.
+DIGEST_MODULUS = 1 << 256
+
+
+def file_list_digest(paths: Iterable[str]) -> str:
+    """The digest of a set of files (as the scan names them); ``""`` for none."""
+    total, seen = 0, False
+    for path in set(paths):
+        total += int.from_bytes(hashlib.sha256(path.encode("utf-8", "surrogateescape")).digest(), "big")
+        seen = True
+    return f"{total % DIGEST_MODULUS:064x}" if seen else ""
+
+
+def _add_digests(digests: Iterable[str]) -> str:
+    parts = [int(d, 16) for d in digests if d]
+    return f"{sum(parts) % DIGEST_MODULUS:064x}" if parts else ""
 
 
 def is_finite_number(value: object) -> bool:

@@ -50,6 +50,7 @@ def test_document_has_the_contract_fields_in_order():
         "image_pixels",
         "weights",
         "errors",
+        "files_digest",  # the digest of the file list (merge refuses the same files twice)
     ]
     assert document["schema_version"] == 1
     assert "weights" not in make([1], [1], [1]).to_dict()

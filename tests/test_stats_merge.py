@@ -92,3 +92,28 @@ def test_inconsistent_documents_are_refused(change, rule):
     with pytest.raises(segstats.BadInputError, match=r"^doc: inconsistent counts: ") as caught:
         DatasetStats.from_dict({**document, **change}, "doc")
     assert rule in str(caught.value)
+
+
+def test_merge_refuses_documents_covering_the_same_files(tmp_path):
+    """merge a.json a.json would double every count: refused, naming both documents."""
+    from segstats import scan
+    from segstats.errors import BadInputError
+
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    rng = np.random.default_rng(9)
+    for index in range(5):
+        write_mask(folder / f"m{index}.png", random_mask(rng, 5, 6, 3), "L")
+    whole = scan(folder, num_classes=3)
+    shards = [scan(folder, num_classes=3, shard=(i, 2)) for i in range(2)]
+    assert len(whole.files_digest) == 64 and whole.to_dict()["files_digest"] == whole.files_digest
+    merged = merge_stats(shards, ["s0.json", "s1.json"])
+    assert merged.to_dict() == whole.to_dict()  # digests add up: merged shards == the whole scan
+    assert len({whole.files_digest, shards[0].files_digest, shards[1].files_digest}) == 3
+    with pytest.raises(BadInputError, match="s0b.json: covers the same files as s0.json"):
+        merge_stats([shards[0], shards[1], shards[0]], ["s0.json", "s1.json", "s0b.json"])
+    reloaded = type(whole).from_json(whole.to_json(), "w.json")
+    assert reloaded.files_digest == whole.files_digest
+    old = whole.to_dict()
+    del old["files_digest"]  # a document of segstats 0.1 still loads and merges
+    assert type(whole).from_dict(old, "old.json").files_digest == ""

@@ -20,13 +20,15 @@ from segstats.discover import discover  # eager: the function shadows its (cheap
 from segstats.errors import BadInputError, NoFilesError, SegstatsError, UsageError
 
 if TYPE_CHECKING:
-    from segstats.api import scan
+    from segstats.api import FilePlan, plan_files, scan
     from segstats.stats import DatasetStats, merge_stats
     from segstats.weights import METHODS, compute_weights
 
 # Public name -> module that defines it (imported lazily by __getattr__).
 _LAZY = {
     "scan": "segstats.api",
+    "plan_files": "segstats.api",
+    "FilePlan": "segstats.api",
     "DatasetStats": "segstats.stats",
     "merge_stats": "segstats.stats",
     "METHODS": "segstats.weights",
@@ -37,6 +39,7 @@ __all__ = [
     "METHODS",
     "BadInputError",
     "DatasetStats",
+    "FilePlan",
     "NoFilesError",
     "SegstatsError",
     "UsageError",
@@ -44,6 +47,7 @@ __all__ = [
     "compute_weights",
     "discover",
     "merge_stats",
+    "plan_files",
     "scan",
 ]
 

@@ -1,9 +1,15 @@
-"""The Python API the CLI is a thin layer over: scan label files into DatasetStats."""
+"""The Python API the CLI is a thin layer over: which files to read, and scanning them.
+
+:func:`plan_files` turns paths (and ``--shard``) into the sorted list of files to
+read; :func:`scan` reads them into DatasetStats. The CLI calls both, so discovery,
+sharding and option checks live here only.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,8 +27,51 @@ from segstats.stats import DatasetStats, file_list_digest, ordered_counts
 PathsArg = Sequence[str | os.PathLike[str]] | str | os.PathLike[str]
 
 
-def scan(
+@dataclass(frozen=True)
+class FilePlan:
+    """The label files a scan reads, and how they were chosen (for messages).
+
+    Attributes:
+        files: the files to read (sorted, unless given unsorted as ``files``).
+        found: how many files the paths named before ``--shard`` kept some of.
+        shard: ``(I, N)`` of ``--shard I/N``, or None.
+    """
+
+    files: list[str]
+    found: int
+    shard: tuple[int, int] | None = None
+
+
+def plan_files(
     paths: PathsArg,
+    files: Sequence[str] | None = None,
+    shard: str | tuple[int, int] | None = None,
+) -> FilePlan:
+    """The files a scan of ``paths`` reads: discovery, then ``--shard``.
+
+    Args:
+        paths: label files, directories (searched recursively for ``*.png``) or globs.
+        files: the already-discovered file list (skips discovery of ``paths``).
+        shard: ``"I/N"`` or ``(I, N)``: keep files ``I, I+N, I+2N, ...`` of the sorted
+            list (``segstats.shard``).
+
+    Raises:
+        UsageError: a malformed ``shard`` (checked before anything is listed).
+        BadInputError, NoFilesError: a path that names nothing; no label files at all.
+
+    Example::
+
+        plan_files("sample_masks", shard="0/4").files  # every 4th file, from the first
+    """
+    shard_of = parse_shard(shard) if shard is not None else None
+    found = list(files) if files is not None else discover(paths)
+    if shard_of is None:
+        return FilePlan(found, len(found))
+    return FilePlan(select_shard(found, *shard_of), len(found), shard_of)
+
+
+def scan(
+    paths: PathsArg | FilePlan,
     num_classes: int | None = None,
     ignore_index: int | None = None,
     jobs: int | None = None,
@@ -42,7 +91,9 @@ def scan(
     """Count every class in the label images under ``paths``, exactly.
 
     Args:
-        paths: label files, directories (searched recursively for ``*.png``) or globs.
+        paths: label files, directories (searched recursively for ``*.png``) or globs;
+            or a :class:`FilePlan` from :func:`plan_files` (then ``files`` and ``shard``
+            must not be given: the plan already applied them).
         num_classes: K; None infers it as the largest class value seen plus one.
         ignore_index: value of ignored (void) pixels, or None.
         jobs: parallel workers (threads); None uses every core. Results never depend on it.
@@ -93,15 +144,18 @@ def scan(
     elif table is not None:
         check_targets((c for _, c in table), num_classes, ignore_index, "--colors")
     check_backend(backend, scheduler, jobs)
-    shard_of = parse_shard(shard) if shard is not None else None
-    label_files = list(files) if files is not None else discover(paths)
-    if shard_of is not None:
-        label_files = select_shard(label_files, *shard_of)
-        if not label_files and num_classes is None:
-            raise UsageError(
-                f"shard {shard_of[0]}/{shard_of[1]} holds no files; pass --num-classes so that "
-                "an empty shard still gives a document to merge"
-            )
+    if isinstance(paths, FilePlan):
+        if files is not None or shard is not None:
+            raise ValueError("scan(FilePlan): give files= and shard= to plan_files, not to scan")
+        plan = paths
+    else:
+        plan = plan_files(paths, files, shard)
+    label_files = plan.files
+    if plan.shard is not None and not label_files and num_classes is None:
+        raise UsageError(
+            f"shard {plan.shard[0]}/{plan.shard[1]} holds no files; pass --num-classes so that "
+            "an empty shard still gives a document to merge"
+        )
     spec = LabelSpec(num_classes, ignore_index, mapping)
     totals = reduce_files(
         label_files,

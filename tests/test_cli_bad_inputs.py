@@ -107,7 +107,8 @@ def check_skipped(lines: list[str], bad: list[str]) -> None:
     text = "\n".join(lines)
     assert "Traceback" not in text
     if bad:
-        assert f"{len(bad)} files skipped with errors" in lines[0], lines
+        files = "file" if len(bad) == 1 else "files"  # "1 file skipped", "2 files skipped"
+        assert f"{len(bad)} {files} skipped with errors" in lines[0], lines
         for path in bad:
             assert any(line.startswith(f"warning: skipped {path}: ") for line in lines), (path, lines)
     else:

@@ -1,0 +1,36 @@
+"""The named choices of the public surface (``--method``, ``--decoder``, ...) as Literal types.
+
+One place that the CLI's help texts and completions are generated from, and that
+type checkers see; the library modules that own each choice (``weights.METHODS``,
+``decode.DECODERS``, ...) keep their own registries, and ``tests/test_cli_layout.py``
+checks that the two agree, so a new method or format is added in both or the tests
+fail. This module imports nothing of the package (``segstats --help`` loads it).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+# weights.METHODS: how class counts become class weights.
+Method = Literal["median-frequency", "enet", "balanced", "inverse-sqrt", "effective-number"]
+# weights.NORMALIZATIONS: what is done to the present weights after the method.
+Normalize = Literal["none", "mean", "sum"]
+# writers.FORMATS: what --output writes (--format; default from the suffix).
+WeightsFormat = Literal["json", "list", "pt", "npy", "yaml"]
+# decode.DECODERS: how label files are read.
+Decoder = Literal["auto", "fast", "pillow"]
+# cluster.BACKENDS: where files are counted.
+Backend = Literal["local", "dask"]
+# audit.SORT_KEYS: the order of the audit's class rows.
+SortKey = Literal["id", "share", "images"]
+
+
+def choices_of(choice_type: object) -> tuple[str, ...]:
+    """The names of a Literal of strings, in their declared order."""
+    names = get_args(choice_type)
+    if not names or not all(isinstance(name, str) for name in names):
+        raise TypeError(f"{choice_type!r} is not a Literal of strings")
+    return names
+
+
+__all__ = ["Backend", "Decoder", "Method", "Normalize", "SortKey", "WeightsFormat", "choices_of"]

@@ -1,0 +1,167 @@
+"""The Typer app: the command table, the one exception -> message + exit code mapper, main().
+
+Adding a command: write ``segstats/cli/<name>.py`` with one function (its
+docstring is the --help text, with an ``Example: segstats <name> ...`` line), and
+add ``(name, module.function)`` to :data:`COMMANDS`. :func:`register` wraps it in
+the error mapper and expands its option groups, so the function only does its
+work; it takes ``messages: Messages`` (which gives it ``--quiet`` and ``--debug``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from segstats._version import __version__
+from segstats.cli import audit, merge, scan, weights
+from segstats.cli._common import DEBUG_ENV, expand_option_groups
+from segstats.cli._console import Messages
+from segstats.errors import SegstatsError, display_path
+
+# Exit codes for interruption (128 + signal number, as shells report them).
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+# Exit code of an internal error (a bug), as for an uncaught exception.
+EXIT_INTERNAL = 1
+
+# The commands, in the order of `segstats --help`: (name, function).
+COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
+    ("weights", weights.weights_command),
+    ("scan", scan.scan_command),
+    ("merge", merge.merge_command),
+    ("audit", audit.audit_command),
+)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that cleanup runs (like KeyboardInterrupt)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _blank_flag_metavars(params: list[Any]) -> list[Any]:
+    """A flag takes no value, so --help shows no ``<bool>`` type for it."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    """A segstats command: Typer's, with flags shown without a value type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _blank_flag_metavars(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    """The segstats group: Typer's, with flags shown without a value type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _blank_flag_metavars(super().get_params(ctx))
+
+
+def debug_enabled() -> bool:
+    """--debug given, or ``SEGSTATS_DEBUG`` set (not to 0): errors show their traceback."""
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def report_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Map every failure of a command to one line on stderr and an exit code.
+
+    SegstatsError: its ``exit_code`` (2); Ctrl-C: 130; SIGTERM: 143; anything else
+    is a bug: exit 1, with the traceback under --debug or ``SEGSTATS_DEBUG=1``.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("debug"):
+            os.environ[DEBUG_ENV] = "1"
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except SegstatsError as exc:
+            if debug_enabled():
+                traceback.print_exc()
+            Messages().error(display_path(str(exc)).replace("\n", " "))
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            Messages().error("interrupted")
+            raise typer.Exit(EXIT_SIGINT) from None
+        except Terminated:
+            Messages().error("terminated")
+            raise typer.Exit(EXIT_SIGTERM) from None
+        except Exception as exc:  # a bug: still one line, traceback on request
+            if debug_enabled():
+                traceback.print_exc()
+            Messages().error(
+                f"internal error: {type(exc).__name__}: {exc} "
+                f"(run with --debug or {DEBUG_ENV}=1 for the traceback)"
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"segstats {__version__}")
+        raise typer.Exit()
+
+
+app = typer.Typer(
+    name="segstats",
+    help="Exact class statistics and class weights for semantic-segmentation labels.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    cls=Group,
+)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool | None,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
+        ),
+    ] = None,
+) -> None:
+    """Exact class statistics and class weights for semantic-segmentation labels.
+
+    Example: segstats weights ./labels --num-classes 19 --ignore-index 255
+    """
+
+
+def register(name: str, func: Callable[..., None]) -> None:
+    """Add ``func`` to the app as ``segstats <name>``: option groups expanded, errors mapped."""
+    app.command(name, cls=Command)(report_errors(expand_option_groups(func)))
+
+
+for _name, _func in COMMANDS:
+    register(_name, _func)
+
+
+def main() -> None:
+    """Console entry point (``segstats`` and ``python -m segstats``)."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        app(prog_name="segstats")  # also under python -m: help and shell completion say segstats
+    except KeyboardInterrupt:  # raised outside a command (e.g. while importing)
+        sys.stderr.write("error: interrupted\n")
+        sys.exit(EXIT_SIGINT)
+    except Terminated:
+        sys.stderr.write("error: terminated\n")
+        sys.exit(EXIT_SIGTERM)

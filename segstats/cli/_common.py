@@ -1,0 +1,359 @@
+"""What the commands share: option definitions, option groups, and the scan they all run.
+
+- Each option is defined once, as an ``Annotated`` type (``NumClassesOpt``, ...); a
+  command takes it as ``num_classes: NumClassesOpt = None``.
+- Options that travel together are an option group: a frozen dataclass of such
+  fields (:class:`LabelArgs`, :class:`ReadArgs`). A command takes the whole group as
+  one parameter (``labels: LabelArgs``); :func:`expand_option_groups` shows Typer
+  one option per field and hands the command the built dataclass. A new shared
+  option is one new field, and every command that takes the group has it.
+- :func:`scan_labels` turns the groups into ``plan_files`` + ``scan`` calls with
+  the messages, the progress bar and the summary line around them.
+
+Choice options (``--decoder``, ``--backend``, ...) take their names, help text and
+shell completion from the Literal types in :mod:`segstats.choices`; the library
+checks the value, so a bad one gets the library's one-line message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import time
+import typing
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from segstats.choices import Backend, Decoder, choices_of
+from segstats.cli._console import Messages, plural, progress_bar
+
+if TYPE_CHECKING:
+    from segstats.stats import DatasetStats
+
+# Environment variable that makes errors show their traceback, like --debug.
+DEBUG_ENV = "SEGSTATS_DEBUG"
+
+
+# ----------------------------------------------------------------- help texts
+def markup_free(text: str) -> str:
+    """Help text shown as written: Typer renders help as rich markup, where
+    ``segstats[plot]`` would lose its ``[plot]``."""
+    return escape(text)
+
+
+def choice_help(choice_type: object, lead: str = "", notes: Mapping[str, str] | None = None) -> str:
+    """``"lead: a | b (note) | c."`` from a Literal of names (and notes on some of them).
+
+    >>> from typing import Literal
+    >>> choice_help(Literal["id", "share"], "Order", {"share": "largest first"})
+    'Order: id | share (largest first).'
+    """
+    names = choices_of(choice_type)
+    notes = notes or {}
+    unknown = sorted(set(notes) - set(names))
+    if unknown:  # a note for a choice that no longer exists: fail at import, in every test
+        raise ValueError(f"notes for unknown choices {unknown}; the choices are {names}")
+    listed = " | ".join(f"{name} ({notes[name]})" if name in notes else name for name in names)
+    return markup_free(f"{lead}: {listed}." if lead else f"{listed}.")
+
+
+def completer(choice_type: object) -> Callable[[str], list[str]]:
+    """Shell completion of a choice option: the names starting with what is typed."""
+    names = choices_of(choice_type)
+
+    def complete(incomplete: str) -> list[str]:
+        return [name for name in names if name.startswith(incomplete)]
+
+    return complete
+
+
+def choice_option(
+    choice_type: object, *decls: str, lead: str = "", notes: Mapping[str, str] | None = None
+) -> Any:
+    """``typer.Option`` for a choice: help and completion generated from ``choice_type``."""
+    return typer.Option(
+        *decls, help=choice_help(choice_type, lead, notes), autocompletion=completer(choice_type)
+    )
+
+
+# ----------------------------------------------------------------- options, defined once
+PathsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Label files, directories (searched recursively for *.png) or globs.", show_default=False
+    ),
+]
+NumClassesOpt = Annotated[
+    int | None,
+    typer.Option("--num-classes", "-k", help="Number of classes K (default: largest value seen + 1)."),
+]
+IgnoreIndexOpt = Annotated[
+    int | None, typer.Option("--ignore-index", help="Label value of ignored (void) pixels, e.g. 255.")
+]
+ColorsOpt = Annotated[
+    str | None,
+    typer.Option("--colors", help='JSON colour map for RGB/RGBA masks: {"r,g,b": class, ...}.'),
+]
+MapOpt = Annotated[
+    str | None,
+    typer.Option("--map", help='JSON raw value -> class map, e.g. labelId -> trainId: {"7": 0, ...}.'),
+]
+ClassNamesOpt = Annotated[
+    str | None,
+    typer.Option("--class-names", help="Class names: one per line, or a JSON list (K = their number)."),
+]
+JobsOpt = Annotated[
+    int | None, typer.Option("--jobs", "-j", help="Parallel workers, threads (default: all cores; -1 too).")
+]
+SkipErrorsOpt = Annotated[
+    bool,
+    typer.Option("--skip-errors", help="Skip bad files, list them under 'errors' and go on."),
+]
+DecoderOpt = Annotated[
+    str,
+    choice_option(
+        Decoder,
+        "--decoder",
+        notes={"auto": "fast PNG reader where it applies, else Pillow", "fast": "fast reader only"},
+    ),
+]
+BackendOpt = Annotated[
+    str,
+    choice_option(
+        Backend,
+        "--backend",
+        notes={"local": "this machine, --jobs", "dask": "a Dask cluster, --scheduler"},
+    ),
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: $SEGSTATS_SCHEDULER)."
+    ),
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard", help="Read only shard I of N (I/N, 0 <= I < N): files I, I+N, I+2N... of the sorted list."
+    ),
+]
+SkipStrictOpt = Annotated[
+    bool, typer.Option("--strict", help="With --skip-errors: exit 1 when any file was skipped.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on errors (or set {DEBUG_ENV}=1).")]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="The statistics document to write (.json).")]
+
+
+# ----------------------------------------------------------------- option groups
+class OptionGroup:
+    """Base of the option groups: frozen dataclasses whose fields are options.
+
+    A command parameter annotated with a subclass becomes one CLI option per field
+    (:func:`expand_option_groups`); field names must be unique within a command.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelArgs(OptionGroup):
+    """How label values become classes: K, the ignore index, and the label files' options."""
+
+    num_classes: NumClassesOpt = None
+    ignore_index: IgnoreIndexOpt = None
+    colors: ColorsOpt = None
+    value_map: MapOpt = None
+    class_names: ClassNamesOpt = None
+
+    @property
+    def k_known(self) -> bool:
+        """K is given (by --num-classes or by the number of --class-names), not inferred."""
+        return self.num_classes is not None or self.class_names is not None
+
+    def scan_keywords(self) -> dict[str, Any]:
+        """``segstats.scan`` keywords; reads the --colors / --map / --class-names files."""
+        from segstats.labels import load_class_names, load_colors, load_value_map
+
+        keywords: dict[str, Any] = {"num_classes": self.num_classes, "ignore_index": self.ignore_index}
+        if self.colors is not None:
+            keywords["colors"] = load_colors(self.colors)
+        if self.value_map is not None:
+            keywords["value_map"] = load_value_map(self.value_map)
+        if self.class_names is not None:
+            keywords["class_names"] = load_class_names(self.class_names)
+        return keywords
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadArgs(OptionGroup):
+    """Which label files are read, and how: workers, bad files, decoder, cluster, shard."""
+
+    jobs: JobsOpt = None
+    skip_errors: SkipErrorsOpt = False
+    decoder: DecoderOpt = "auto"
+    backend: BackendOpt = "local"
+    scheduler: SchedulerOpt = None
+    shard: ShardOpt = None
+
+    def scan_keywords(self) -> dict[str, Any]:
+        """``segstats.scan`` keywords (the shard goes to ``plan_files``)."""
+        return {
+            "jobs": self.jobs,
+            "skip_errors": self.skip_errors,
+            "decoder": self.decoder,
+            "backend": self.backend,
+            "scheduler": self.scheduler,
+        }
+
+
+def _group_of(annotation: object) -> type[OptionGroup] | None:
+    if isinstance(annotation, type) and issubclass(annotation, OptionGroup):
+        return annotation
+    return None
+
+
+def expand_option_groups(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``func`` with each option-group parameter shown to Typer as the group's options.
+
+    A parameter annotated :class:`Messages` becomes ``--quiet/-q`` and ``--debug``
+    (the error mapper reads ``debug``) and receives ``Messages(quiet)``. The
+    wrapper's signature lists, in place of ``labels: LabelArgs``, one keyword
+    parameter per field of LabelArgs (with the field's Annotated option and
+    default); when called, it builds ``LabelArgs(...)`` from those and calls
+    ``func(labels=...)``. Other parameters pass through unchanged.
+
+    Raises:
+        TypeError: two options of the command share a name.
+    """
+    hints = typing.get_type_hints(func, include_extras=True)
+    groups: dict[str, tuple[type[OptionGroup], list[str]]] = {}
+    messages_name: str | None = None
+    parameters: list[inspect.Parameter] = []
+    for parameter in inspect.signature(func).parameters.values():
+        annotation = hints.get(parameter.name, parameter.annotation)
+        if annotation is Messages:  # --quiet and --debug (read by the error mapper)
+            messages_name = parameter.name
+            parameters += [
+                inspect.Parameter(
+                    "quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=QuietOpt
+                ),
+                inspect.Parameter(
+                    "debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOpt
+                ),
+            ]
+            continue
+        group = _group_of(annotation)
+        if group is None:
+            parameters.append(parameter.replace(annotation=annotation))
+            continue
+        field_hints = typing.get_type_hints(group, include_extras=True)
+        fields = dataclasses.fields(group)  # type: ignore[arg-type]
+        groups[parameter.name] = (group, [f.name for f in fields])
+        parameters += [
+            inspect.Parameter(
+                f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=field_hints[f.name]
+            )
+            for f in fields
+        ]
+    names = [p.name for p in parameters]
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:
+        raise TypeError(f"{func.__qualname__}: options defined twice: {', '.join(clashes)}")
+
+    def wrapper(**kwargs: Any) -> Any:
+        if messages_name is not None:
+            kwargs.pop("debug")
+            kwargs[messages_name] = Messages(kwargs.pop("quiet"))
+        for name, (group, field_names) in groups.items():
+            kwargs[name] = group(**{f: kwargs.pop(f) for f in field_names})
+        return func(**kwargs)
+
+    wrapper.__name__ = func.__name__
+    wrapper.__qualname__ = func.__qualname__
+    wrapper.__doc__ = func.__doc__
+    wrapper.__module__ = func.__module__
+    wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper
+
+
+# ----------------------------------------------------------------- the scan every command runs
+def scan_labels(
+    messages: Messages,
+    paths: list[str],
+    labels: LabelArgs,
+    read: ReadArgs,
+    *,
+    list_errors: bool = True,
+    refuse_empty: bool = False,
+) -> DatasetStats:
+    """``plan_files`` + ``scan`` with the CLI's messages: the shard line, a progress bar,
+    the summary line, one warning per skipped file, the note on an inferred K.
+
+    Args:
+        list_errors: warn about each skipped file (audit reports them as findings instead).
+        refuse_empty: bad input (exit 2) when --skip-errors skipped every file.
+    """
+    from segstats.api import plan_files, scan
+
+    keywords = labels.scan_keywords()
+    plan = plan_files(paths, shard=read.shard)
+    if plan.shard is not None:
+        index, count = plan.shard
+        messages.info(f"shard {index}/{count}: {len(plan.files):,} of {plural(plan.found, 'file')}")
+        if not labels.k_known:
+            messages.warn("--shard without --num-classes: shards that infer different K cannot be merged")
+    started = time.perf_counter()
+    with progress_bar(messages, len(plan.files)) as progress:
+        stats = scan(plan, progress=progress, **keywords, **read.scan_keywords())
+    elapsed = time.perf_counter() - started
+    if refuse_empty:
+        refuse_if_nothing_read(stats)
+    rate = stats.num_images / elapsed if elapsed > 0 else float("inf")
+    summary = (
+        f"scanned {plural(stats.num_images, 'image')}, {plural(stats.total_pixels, 'pixel')} "
+        f"({stats.ignored_pixels:,} ignored) in {elapsed:.2f} s, {rate:,.1f} images/s"
+    )
+    if stats.errors:
+        summary += f"; {plural(len(stats.errors), 'file')} skipped with errors"
+    messages.info(summary)
+    for problem in stats.errors if list_errors else ():
+        messages.warn(f"skipped {problem['path']}: {problem['error']}")
+    if not labels.k_known:
+        messages.note(
+            f"--num-classes not given: using K = {stats.num_classes} (largest class value seen + 1)"
+        )
+    return stats
+
+
+def refuse_if_nothing_read(stats: DatasetStats) -> None:
+    """--skip-errors that skipped every file: no statistics at all, so bad input (exit 2)."""
+    from segstats.errors import SegstatsError
+
+    if stats.num_images == 0 and stats.errors:
+        first = stats.errors[0]
+        raise SegstatsError(
+            f"no label image could be read: all {len(stats.errors)} files were skipped "
+            f"(the first: {first['path']}: {first['error']})"
+        )
+
+
+# Exit code of --skip-errors --strict when files were skipped.
+EXIT_SKIPPED_STRICT = 1
+
+
+def exit_if_strict(strict: bool, stats: DatasetStats) -> None:
+    """--strict with --skip-errors: the output is written, but exit 1 if files were skipped."""
+    if strict and stats.errors:
+        raise typer.Exit(EXIT_SKIPPED_STRICT)
+
+
+def refuse_non_json(output: str) -> None:
+    """The statistics document is JSON: refuse another suffix before anything is read."""
+    from segstats.errors import UsageError
+    from segstats.writers import format_for
+
+    if format_for(output) != "json":
+        raise UsageError(f"{output}: the statistics document is JSON; use a .json file")

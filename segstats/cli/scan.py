@@ -1,0 +1,40 @@
+"""``segstats scan``: count the label images and write the statistics document."""
+
+from __future__ import annotations
+
+from segstats.cli._common import (
+    LabelArgs,
+    OutputOpt,
+    PathsArg,
+    ReadArgs,
+    SkipStrictOpt,
+    exit_if_strict,
+    refuse_non_json,
+    scan_labels,
+)
+from segstats.cli._console import Messages
+
+
+def scan_command(
+    paths: PathsArg = None,
+    *,
+    output: OutputOpt = ...,  # type: ignore[assignment]
+    labels: LabelArgs,
+    read: ReadArgs,
+    strict: SkipStrictOpt = False,
+    messages: Messages,
+) -> None:
+    """Count pixels and images per class and write the statistics document.
+
+    Example: segstats scan ./labels --num-classes 19 --ignore-index 255 -o stats.json
+    """
+    from segstats.errors import UsageError
+    from segstats.writers import write_output
+
+    refuse_non_json(output)
+    if not paths:
+        raise UsageError("no label PATH given")
+    stats = scan_labels(messages, paths, labels, read, refuse_empty=True)
+    write_output(output, stats.to_dict())
+    messages.info(f"wrote {output}")
+    exit_if_strict(strict, stats)

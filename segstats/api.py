@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from segstats.cluster import check_backend
-from segstats.decoders import DEFAULT_MAX_PIXELS, ReadOptions
+from segstats.decoders import DEFAULT_MAX_PIXELS, Decoder, ReadOptions
 from segstats.discover import discover
 from segstats.errors import SegstatsError, UsageError, display_path
 from segstats.histogram import LabelSpec
@@ -80,7 +80,7 @@ def scan(
     value_map: Mapping[int, int] | None = None,
     class_names: Sequence[str] | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
-    decoder: str = "auto",
+    decoder: Decoder = "auto",
     progress: ProgressCallback | None = None,
     files: Sequence[str] | None = None,
     colors: Mapping[Any, int] | Iterable[tuple[Any, int]] | None = None,

@@ -12,12 +12,12 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 # weights.METHODS: how class counts become class weights.
-Method = Literal["median-frequency", "enet", "balanced", "inverse-sqrt", "effective-number"]
+Method = Literal["median-frequency", "enet", "balanced", "inverse-sqrt", "pos-weight", "effective-number"]
 # weights.NORMALIZATIONS: what is done to the present weights after the method.
 Normalize = Literal["none", "mean", "sum"]
 # writers.FORMATS: what --output writes (--format; default from the suffix).
 WeightsFormat = Literal["json", "list", "pt", "npy", "yaml"]
-# decode.DECODERS: how label files are read.
+# decoders.DECODERS: who turns a checked file into counts (the verdict is the same).
 Decoder = Literal["auto", "fast", "pillow"]
 # cluster.BACKENDS: where files are counted.
 Backend = Literal["local", "dask"]

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from segstats._types import LABEL_SUFFIXES
 from segstats.errors import BadInputError, NoFilesError
 from segstats.remote import is_remote
+
 # Characters that make a path argument a glob pattern.
 GLOB_CHARS = frozenset("*?[")
 

@@ -17,28 +17,10 @@ through joblib, ...), never by copying the loop.
 from __future__ import annotations
 
 import concurrent.futures
-import enum
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from segstats.registry import Registry
-
-
-class Backend(enum.StrEnum):
-    """``--backend``: where the chunks of a scan are counted."""
-
-    LOCAL = "local"
-    DASK = "dask"
-
-    @property
-    def help(self) -> str:
-        return BACKEND_HELP[self]
-
-
-BACKEND_HELP = {
-    Backend.LOCAL: "this machine, --jobs threads",
-    Backend.DASK: "a Dask cluster (--scheduler ADDRESS or $SEGSTATS_SCHEDULER)",
-}
 
 Task = Callable[..., Any]
 

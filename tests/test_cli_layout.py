@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 import segstats
-from segstats import audit, choices, cluster, decode, weights, writers
+from segstats import audit, choices, cluster, decoders, weights, writers
 from segstats.api import FilePlan, plan_files
 from segstats.cli import app
 from segstats.cli._common import LabelArgs, ReadArgs, expand_option_groups
@@ -36,7 +36,7 @@ def help_of(*command: str) -> str:
         (choices.Method, tuple(weights.METHODS)),
         (choices.Normalize, weights.NORMALIZATIONS),
         (choices.WeightsFormat, writers.FORMATS),
-        (choices.Decoder, decode.DECODERS),
+        (choices.Decoder, tuple(decoders.DECODERS)),
         (choices.Backend, cluster.BACKENDS),
         (choices.SortKey, audit.SORT_KEYS),
     ],

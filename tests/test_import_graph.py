@@ -24,18 +24,10 @@ PACKAGE = "segstats"
 # entry when it no longer happens: the test fails on a stale entry, so the lists only shrink.
 # Cycles are allowed by the import edge that closes them (the graph minus these edges must
 # be acyclic).
-ALLOWED_CYCLE_EDGES: set[tuple[str, str]] = {
-    ("segstats.decode", "segstats.fastpng"),  # removed by the native-reader rewrite
-    ("segstats.reduce", "segstats.cluster"),  # removed by the native-reader rewrite
-    # removed by the native-reader rewrite (describe_os_error moves to errors.py, ARCHITECTURE.md)
-    ("segstats.labels", "segstats.decode"),
-}
+ALLOWED_CYCLE_EDGES: set[tuple[str, str]] = set()
 ALLOWED_PRIVATE: set[tuple[str, str]] = {
-    ("segstats.cluster", "segstats.reduce._consume"),  # removed by the native-reader rewrite
-    ("segstats.cluster", "segstats.reduce._sized_chunk"),  # removed by the native-reader rewrite
-    ("segstats.cluster", "segstats.reduce.Totals._ensure"),  # removed by the native-reader rewrite
-    ("segstats.fastpng", "segstats.decode._from_dense"),  # removed by the native-reader rewrite
-    ("segstats.reduce", "segstats.decode._from_dense"),  # removed by the native-reader rewrite
+    # the compiled reader (segstats/_native/*.c) is private to its one Python face, segstats.png
+    ("segstats.png", "segstats._native"),
 }
 
 

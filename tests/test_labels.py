@@ -11,8 +11,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import segstats
-from segstats.decoders import pillow as pillow_decoder
 from segstats.cli import app
+from segstats.decoders import pillow as pillow_decoder
 from segstats.errors import BadInputError, UsageError
 from segstats.labels import (
     UNKNOWN_LABEL_PREFIX,

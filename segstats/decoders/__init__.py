@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from segstats.decoders.base import DEFAULT_MAX_PIXELS, Decoder, FileResult, Item, ReadOptions
+from segstats.choices import Decoder
+from segstats.decoders.base import DECODER_HELP, DEFAULT_MAX_PIXELS, FileResult, Item, ReadOptions
 from segstats.registry import Registry
 
 DECODERS = Registry("decoder")
-DECODERS.register(Decoder.AUTO, "segstats.decoders.auto:decode_chunk")
-DECODERS.register(Decoder.FAST, "segstats.decoders.native:decode_chunk")
-DECODERS.register(Decoder.PILLOW, "segstats.decoders.pillow:decode_chunk")
+DECODERS.register("auto", "segstats.decoders.auto:decode_chunk")
+DECODERS.register("fast", "segstats.decoders.native:decode_chunk")
+DECODERS.register("pillow", "segstats.decoders.pillow:decode_chunk")
 
 
 def decode_chunk(items: Sequence[Item], paths: Sequence[str], options: ReadOptions) -> list[FileResult]:
@@ -29,4 +30,13 @@ def decode_chunk(items: Sequence[Item], paths: Sequence[str], options: ReadOptio
     return results
 
 
-__all__ = ["DECODERS", "DEFAULT_MAX_PIXELS", "Decoder", "FileResult", "Item", "ReadOptions", "decode_chunk"]
+__all__ = [
+    "DECODERS",
+    "DECODER_HELP",
+    "DEFAULT_MAX_PIXELS",
+    "Decoder",
+    "FileResult",
+    "Item",
+    "ReadOptions",
+    "decode_chunk",
+]

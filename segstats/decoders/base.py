@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from PIL import Image
 
 from segstats._types import ValueHistogram
+from segstats.choices import Decoder, choices_of
 from segstats.errors import BadInputError, UsageError
 from segstats.labels import ColorTable
 from segstats.png import PngInfo
@@ -16,22 +16,11 @@ from segstats.png import PngInfo
 DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
 
 
-class Decoder(enum.StrEnum):
-    """``--decoder``: who turns a file's pixels into counts (the verdict is the same)."""
-
-    AUTO = "auto"
-    FAST = "fast"
-    PILLOW = "pillow"
-
-    @property
-    def help(self) -> str:
-        return DECODER_HELP[self]
-
-
-DECODER_HELP = {
-    Decoder.AUTO: "by file kind: the native reader for grey and palette PNGs, Pillow for TIFF and colour",
-    Decoder.FAST: "the native reader only; refuses kinds it does not count (TIFF, colour masks)",
-    Decoder.PILLOW: "Pillow, after the same native PNG checks",
+# What each --decoder choice does (help texts are generated from it).
+DECODER_HELP: dict[str, str] = {
+    "auto": "by file kind: the native reader for grey and palette PNGs, Pillow for TIFF and colour",
+    "fast": "the native reader only; refuses kinds it does not count (TIFF, colour masks)",
+    "pillow": "Pillow, after the same native PNG checks",
 }
 
 # One file's result: its stored-value histogram, or why it is refused.
@@ -51,13 +40,13 @@ class ReadOptions:
             when given, RGB/RGBA masks are read through it, else they are refused.
     """
 
-    decoder: str = Decoder.AUTO
+    decoder: Decoder = "auto"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     colors: ColorTable | None = None
 
     def __post_init__(self) -> None:
-        if self.decoder not in Decoder.__members__.values():
-            choices = ", ".join(d.value for d in Decoder)
+        if self.decoder not in choices_of(Decoder):
+            choices = ", ".join(choices_of(Decoder))
             raise UsageError(f"unknown decoder {self.decoder!r}; choose one of {choices}")
 
 

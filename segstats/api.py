@@ -84,6 +84,7 @@ def scan(
     progress: ProgressCallback | None = None,
     files: Sequence[str] | None = None,
     colors: Mapping[Any, int] | Iterable[tuple[Any, int]] | None = None,
+    grey_rgb: bool = False,
     backend: str = "local",
     scheduler: str | None = None,
     shard: str | tuple[int, int] | None = None,
@@ -110,6 +111,8 @@ def scan(
         colors: colour -> class for RGB/RGBA masks, keyed by ``(r, g, b)``, ``"r,g,b"``,
             ``"#rrggbb"`` or a packed ``r << 16 | g << 8 | b`` int (alpha is ignored);
             unmapped colours are unknown. Colour ids then go through ``value_map``.
+        grey_rgb: read RGB/RGBA masks whose bands are all equal as grey (R = G = B is
+            the value); a pixel whose bands differ is an error naming it.
         backend: "local" (this machine; ``jobs`` threads) or "dask" (a Dask
             cluster through joblib's Dask backend; see ``segstats.cluster``).
         scheduler: Dask scheduler address, e.g. ``tcp://host:8786`` (backend
@@ -162,7 +165,7 @@ def scan(
         spec,
         jobs=jobs,
         skip_errors=skip_errors,
-        options=ReadOptions(decoder=decoder, max_pixels=max_pixels, colors=table),
+        options=ReadOptions(decoder=decoder, max_pixels=max_pixels, colors=table, grey_rgb=grey_rgb),
         progress=progress,
         backend=backend,
         scheduler=scheduler,

@@ -95,15 +95,31 @@ IgnoreIndexOpt = Annotated[
 ]
 ColorsOpt = Annotated[
     str | None,
-    typer.Option("--colors", help='JSON colour map for RGB/RGBA masks: {"r,g,b": class, ...}.'),
+    typer.Option(
+        "--colors",
+        help='Colour map for RGB/RGBA masks: JSON {"r,g,b": class, ...}, or a name,r,g,b CSV '
+        "(CamVid class_dict.csv; class = row).",
+    ),
 ]
 MapOpt = Annotated[
     str | None,
     typer.Option("--map", help='JSON raw value -> class map, e.g. labelId -> trainId: {"7": 0, ...}.'),
 ]
+GreyRgbOpt = Annotated[
+    bool,
+    typer.Option(
+        "--grey-rgb",
+        help="Read RGB/RGBA masks whose three bands are equal as grey (R = G = B is the value); "
+        "a pixel whose bands differ is an error.",
+    ),
+]
 ClassNamesOpt = Annotated[
     str | None,
-    typer.Option("--class-names", help="Class names: one per line, or a JSON list (K = their number)."),
+    typer.Option(
+        "--class-names",
+        help='Class names: one per line, a JSON list, a JSON {"0": name} object (id2label), '
+        "or a name,r,g,b CSV (K = their number).",
+    ),
 ]
 JobsOpt = Annotated[
     int | None, typer.Option("--jobs", "-j", help="Parallel workers, threads (default: all cores; -1 too).")
@@ -164,6 +180,7 @@ class LabelArgs(OptionGroup):
     num_classes: NumClassesOpt = None
     ignore_index: IgnoreIndexOpt = None
     colors: ColorsOpt = None
+    grey_rgb: GreyRgbOpt = False
     value_map: MapOpt = None
     class_names: ClassNamesOpt = None
 
@@ -176,7 +193,11 @@ class LabelArgs(OptionGroup):
         """``segstats.scan`` keywords; reads the --colors / --map / --class-names files."""
         from segstats.labels import load_class_names, load_colors, load_value_map
 
-        keywords: dict[str, Any] = {"num_classes": self.num_classes, "ignore_index": self.ignore_index}
+        keywords: dict[str, Any] = {
+            "num_classes": self.num_classes,
+            "ignore_index": self.ignore_index,
+            "grey_rgb": self.grey_rgb,
+        }
         if self.colors is not None:
             keywords["colors"] = load_colors(self.colors)
         if self.value_map is not None:

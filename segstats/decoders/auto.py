@@ -26,13 +26,13 @@ def decode_chunk(items: Sequence[Item], paths: Sequence[str], options: ReadOptio
             results.append(outcome)
             continue
         if outcome.info is not None:  # a checked colour PNG
-            refusal = colour_refusal(outcome.info, path, options.colors)
+            refusal = colour_refusal(outcome.info, path, options)
             if refusal is not None:
                 results.append(refusal)
                 continue
         try:
             data = item if isinstance(item, bytes) else read_bytes(path)
-            results.append(pillow_decode(data, path, options.max_pixels, options.colors, outcome.info))
+            results.append(pillow_decode(data, path, options, outcome.info))
         except BadInputError as exc:
             results.append(exc)
     return results

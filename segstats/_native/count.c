@@ -78,6 +78,41 @@ SEG_INLINE uint64_t load_partial(const uint8_t *p, size_t n)
 /* eight lane-wise byte additions modulo 256 (no carry between bytes) */
 SEG_INLINE uint64_t add8(uint64_t x, uint64_t y) { return ((x & LOW7) + (y & LOW7)) ^ ((x ^ y) & HIGH1); }
 
+/* The first word index >= k (below ``full``) whose word at ``src`` is not zero; four words
+ * per test while they are all zero (the common case: rows that repeat the row above). */
+SEG_INLINE size_t skip_zero(const uint8_t *src, size_t k, size_t full)
+{
+    while (k + 4 <= full &&
+           (load64(src + 8 * k) | load64(src + 8 * k + 8) | load64(src + 8 * k + 16) | load64(src + 8 * k + 24)) == 0)
+        k += 4;
+    while (k < full && load64(src + 8 * k) == 0)
+        k++;
+    return k;
+}
+
+/* The first word index >= k (below ``full``) where the words at ``a`` and ``b`` differ. */
+SEG_INLINE size_t skip_equal(const uint8_t *a, const uint8_t *b, size_t k, size_t full)
+{
+    while (k + 4 <= full &&
+           ((load64(a + 8 * k) ^ load64(b + 8 * k)) | (load64(a + 8 * k + 8) ^ load64(b + 8 * k + 8)) |
+            (load64(a + 8 * k + 16) ^ load64(b + 8 * k + 16)) | (load64(a + 8 * k + 24) ^ load64(b + 8 * k + 24))) == 0)
+        k += 4;
+    while (k < full && load64(a + 8 * k) == load64(b + 8 * k))
+        k++;
+    return k;
+}
+
+/* The first word index >= k (below ``full``) where ``src`` is not zero or ``row`` is not ``fill``. */
+SEG_INLINE size_t skip_fill(const uint8_t *src, const uint8_t *row, uint64_t fill, size_t k, size_t full)
+{
+    while (k + 4 <= full &&
+           ((load64(src + 8 * k) | load64(src + 8 * k + 8) | load64(src + 8 * k + 16) | load64(src + 8 * k + 24)) |
+            ((load64(row + 8 * k) ^ fill) | (load64(row + 8 * k + 8) ^ fill) | (load64(row + 8 * k + 16) ^ fill) |
+             (load64(row + 8 * k + 24) ^ fill))) == 0)
+        k += 4;
+    return k;
+}
+
 static int host_little_endian(void)
 {
     const uint16_t one = 1;
@@ -228,12 +263,10 @@ SEG_INLINE void kernel(int64_t *hist, uint64_t *touched, uint8_t *row, const uin
         size_t k = 0;
         switch (kind) {
         case 0: /* None: the word itself */
-            for (; k < full; k++) {
+            for (; (k = skip_equal(src, row, k, full)) < full; k++) {
                 uint64_t now = load64(src + 8 * k), old = load64(row + 8 * k);
-                if (now != old) {
-                    store64(row + 8 * k, now);
-                    move(hist, touched, old, now, weight, bpp);
-                }
+                store64(row + 8 * k, now);
+                move(hist, touched, old, now, weight, bpp);
             }
             if (tail) {
                 uint64_t now = load_partial(src + 8 * full, tail), old = load64(row + 8 * full);
@@ -244,7 +277,7 @@ SEG_INLINE void kernel(int64_t *hist, uint64_t *touched, uint8_t *row, const uin
             }
             break;
         case 2: /* Up: a zero word leaves the word above as it was */
-            for (; k < words; k++) {
+            for (; (k = skip_zero(src, k, full)) < words; k++) {
                 uint64_t delta = k < full ? load64(src + 8 * k) : load_partial(src + 8 * k, tail);
                 if (delta) {
                     uint64_t old = load64(row + 8 * k), now = add8(delta, old);
@@ -254,26 +287,38 @@ SEG_INLINE void kernel(int64_t *hist, uint64_t *touched, uint8_t *row, const uin
             }
             break;
         case 1: { /* Sub: a lane-wise prefix sum of the word plus the sample to its left */
-            uint64_t left = 0; /* the last sample of the previous word of this row, in the low lane */
-            for (; k < words; k++) {
-                uint64_t delta = k < full ? load64(src + 8 * k) : load_partial(src + 8 * k, tail);
-                uint64_t old = load64(row + 8 * k), now;
-                if (delta == 0) {
-                    now = left * repeat;
-                } else {
-                    if (bpp == 1)
-                        delta = add8(delta, delta << 8);
-                    delta = add8(delta, delta << 16);
-                    delta = add8(delta, delta << 32);
-                    now = add8(delta, left * repeat);
+            /* the last sample of this row so far, repeated over a word: a zero word is that */
+            uint64_t fill = 0;
+            while (k < words) {
+                uint64_t delta = 0, old, now;
+                /* a run of zero words, each the sample on its left repeated: no chain from word
+                 * to word, so this loop runs at the speed of its loads */
+                k = skip_fill(src, row, fill, k, full);
+                for (; k < full && (delta = load64(src + 8 * k)) == 0; k++) {
+                    old = load64(row + 8 * k);
+                    if (old != fill) {
+                        store64(row + 8 * k, fill);
+                        move(hist, touched, old, fill, weight, bpp);
+                    }
                 }
+                if (k >= words)
+                    break;
+                if (k == full)
+                    delta = load_partial(src + 8 * k, tail);
+                old = load64(row + 8 * k);
+                if (bpp == 1)
+                    delta = add8(delta, delta << 8);
+                delta = add8(delta, delta << 16);
+                delta = add8(delta, delta << 32);
+                now = add8(delta, fill);
                 if (k == full) /* the partial last word: its padding stays zero */
                     now &= tail_mask;
-                left = now >> top_shift;
+                fill = (now >> top_shift) * repeat;
                 if (now != old) {
                     store64(row + 8 * k, now);
                     move(hist, touched, old, now, weight, bpp);
                 }
+                k++;
             }
             break;
         }
@@ -305,8 +350,7 @@ SEG_INLINE void kernel(int64_t *hist, uint64_t *touched, uint8_t *row, const uin
             while (k < words) {
                 if (synced) {
                     size_t first = k;
-                    while (k < full && load64(src + 8 * k) == 0)
-                        k++;
+                    k = skip_zero(src, k, full);
                     if (k > first)
                         old_left = load64(row + 8 * (k - 1));
                     if (k >= words)

@@ -13,6 +13,7 @@ all files (the first pass warms caches and buffers and is not counted). ``--thre
 2`` runs two threads, each on its own chunks, and reports files per second too.
 
 Usage: ``python benchmarks/bench_native.py [--files N] [--repeat R] [--chunk C] [--threads T]``
+``--on-disk``: files in a temporary folder, paths passed to both (file reads included).
 (build the module first: ``python setup.py build_ext --inplace``).
 """
 
@@ -24,6 +25,7 @@ import os
 import statistics
 import struct
 import sys
+import tempfile
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +34,9 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_masks import VOC_PALETTE, street_scene, voc_scene  # noqa: E402
+from make_masks import VOC_PALETTE, street_scene, voc_scene
 
-from segstats import _native  # noqa: E402
+from segstats import _native
 
 
 def pillow_png(mask: np.ndarray, mode: str) -> bytes:
@@ -75,13 +77,13 @@ def make(kind: str, count: int) -> list[bytes]:
     return [pillow_png(street_scene(rng, 1024, 2048, 19), "L") for _ in range(count)]
 
 
-def pillow_pass(blobs: list[bytes]) -> None:
-    for blob in blobs:
-        with Image.open(io.BytesIO(blob)) as image:
+def pillow_pass(blobs: list) -> None:
+    for blob in blobs:  # bytes, or a path (str): Pillow reads the file
+        with Image.open(io.BytesIO(blob) if isinstance(blob, bytes) else blob) as image:
             image.load()
 
 
-def native_pass(blobs: list[bytes], chunk: int) -> None:
+def native_pass(blobs: list, chunk: int) -> None:
     for start in range(0, len(blobs), chunk):
         for result in _native.count_chunk(blobs[start : start + chunk], None):
             assert result[0] == 0, result
@@ -100,6 +102,49 @@ def timed(functions: list, repeat: int) -> list[float]:
     return [statistics.median(t) for t in times]
 
 
+def run_kind(kind: str, blobs: list, args: argparse.Namespace) -> None:
+    chunks = [blobs[i : i + args.chunk] for i in range(0, len(blobs), args.chunk)]
+    if args.threads == 1:
+        native, check, plain, pillow = timed(
+            [
+                lambda: native_pass(blobs, args.chunk),
+                lambda: [_native.count_chunk(c, None, check_only=True) for c in chunks],
+                lambda: [_native.count_chunk(c, None, plain=True) for c in chunks],
+                lambda: pillow_pass(blobs),
+            ],
+            args.repeat,
+        )
+        per = 1e3 / len(blobs)
+        print(
+            f"{kind:11s} native {native * per:7.3f} ms/file  (check_only {check * per:6.3f}, "
+            f"plain path {plain * per:6.3f})  pillow {pillow * per:7.3f} ms/file  "
+            f"ratio {pillow / native:5.2f}x"
+        )
+    else:
+        parts = [blobs[i :: args.threads] for i in range(args.threads)]
+        with ThreadPoolExecutor(args.threads) as pool:
+            native, native1, pillow, pillow1 = timed(
+                [
+                    lambda: list(pool.map(lambda p: native_pass(p, args.chunk), parts)),
+                    lambda: native_pass(blobs, args.chunk),
+                    lambda: list(pool.map(pillow_pass, parts)),
+                    lambda: pillow_pass(blobs),
+                ],
+                args.repeat,
+            )
+        print(
+            f"{kind:11s} native {len(blobs) / native:7.0f} files/s ({native1 / native:4.2f}x one thread)  "
+            f"pillow {len(blobs) / pillow:7.0f} files/s ({pillow1 / pillow:4.2f}x one thread)  "
+            f"ratio {pillow / native:5.2f}x"
+        )
+
+
+def write(path: str, blob: bytes) -> str:
+    with open(path, "wb") as handle:
+        handle.write(blob)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=40)
@@ -107,46 +152,16 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--kinds", default="voc,ade,ade-pillow,cityscapes")
+    parser.add_argument("--on-disk", action="store_true", help="write the files, pass paths (reads included)")
     args = parser.parse_args()
-    print(
-        f"inflate: {_native.inflate_backend()}, threads: {args.threads}, files: {args.files}, chunk: {args.chunk}"
-    )
-    for kind in args.kinds.split(","):
-        blobs = make(kind, args.files)
-        chunks = [blobs[i : i + args.chunk] for i in range(0, len(blobs), args.chunk)]
-        if args.threads == 1:
-            native, check, plain, pillow = timed(
-                [
-                    lambda: native_pass(blobs, args.chunk),
-                    lambda: [_native.count_chunk(c, None, check_only=True) for c in chunks],
-                    lambda: [_native.count_chunk(c, None, plain=True) for c in chunks],
-                    lambda: pillow_pass(blobs),
-                ],
-                args.repeat,
-            )
-            per = 1e3 / len(blobs)
-            print(
-                f"{kind:11s} native {native * per:7.3f} ms/file  (check_only {check * per:6.3f}, "
-                f"plain path {plain * per:6.3f})  pillow {pillow * per:7.3f} ms/file  "
-                f"ratio {pillow / native:5.2f}x"
-            )
-        else:
-            parts = [blobs[i :: args.threads] for i in range(args.threads)]
-            with ThreadPoolExecutor(args.threads) as pool:
-                native, native1, pillow, pillow1 = timed(
-                    [
-                        lambda: list(pool.map(lambda p: native_pass(p, args.chunk), parts)),
-                        lambda: native_pass(blobs, args.chunk),
-                        lambda: list(pool.map(pillow_pass, parts)),
-                        lambda: pillow_pass(blobs),
-                    ],
-                    args.repeat,
-                )
-            print(
-                f"{kind:11s} native {len(blobs) / native:7.0f} files/s ({native1 / native:4.2f}x one thread)  "
-                f"pillow {len(blobs) / pillow:7.0f} files/s ({pillow1 / pillow:4.2f}x one thread)  "
-                f"ratio {pillow / native:5.2f}x"
-            )
+    print(f"inflate: {_native.inflate_backend()}, threads: {args.threads}, files: {args.files}", end="")
+    print(f", chunk: {args.chunk}")
+    with tempfile.TemporaryDirectory() as folder:
+        for kind in args.kinds.split(","):
+            items: list = make(kind, args.files)
+            if args.on_disk:
+                items = [write(os.path.join(folder, f"{kind}_{i}.png"), blob) for i, blob in enumerate(items)]
+            run_kind(kind, items, args)
 
 
 if __name__ == "__main__":

@@ -352,11 +352,10 @@ def test_bad_arguments_raise_type_error() -> None:
 
 def test_inflate_backend_env_var() -> None:
     code = "import segstats._native as n; print(n.inflate_backend())"
-    env = {**os.environ, "SEGSTATS_INFLATE": "zlib"}
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True
-    )
+    # the folder holding this very module (a source checkout or an installed wheel)
+    where = os.path.dirname(os.path.dirname(os.path.abspath(_native.__file__)))
+    env = {**os.environ, "SEGSTATS_INFLATE": "zlib", "PYTHONPATH": where}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "zlib"
     assert _native.inflate_backend() in ("libdeflate", "zlib")
 

@@ -82,6 +82,10 @@ SEG_INLINE uint64_t add8(uint64_t x, uint64_t y) { return ((x & LOW7) + (y & LOW
  * per test while they are all zero (the common case: rows that repeat the row above). */
 SEG_INLINE size_t skip_zero(const uint8_t *src, size_t k, size_t full)
 {
+    while (k + 8 <= full && (load64(src + 8 * k) | load64(src + 8 * k + 8) | load64(src + 8 * k + 16) |
+                             load64(src + 8 * k + 24) | load64(src + 8 * k + 32) | load64(src + 8 * k + 40) |
+                             load64(src + 8 * k + 48) | load64(src + 8 * k + 56)) == 0)
+        k += 8;
     while (k + 4 <= full &&
            (load64(src + 8 * k) | load64(src + 8 * k + 8) | load64(src + 8 * k + 16) | load64(src + 8 * k + 24)) == 0)
         k += 4;
@@ -325,20 +329,25 @@ SEG_INLINE void kernel(int64_t *hist, uint64_t *touched, uint8_t *row, const uin
         case 3: /* Average */
             for (; k < words; k++) {
                 const size_t n = k < full ? 8 : tail;
-                uint64_t old = load64(row + 8 * k);
-                uint8_t *out = row + 8 * k;
-                const uint8_t *in = src + 8 * k;
+                const uint64_t delta = k < full ? load64(src + 8 * k) : load_partial(src + 8 * k, tail);
+                const uint64_t old = load64(row + 8 * k), left = load64(row + 8 * k - 8);
+                uint64_t now = 0;
+                unsigned a0 = (unsigned)(left >> 56), a1 = (unsigned)(left >> 48) & 255; /* x[-1], x[-2] */
                 size_t j;
                 /* a zero word under a constant word equal to the sample on its left repeats it:
                  * floor((a + b) / 2) = b when a == b, and then the next a is that b again */
-                if (n == 8 && old == (load64(out - 8) >> top_shift) * repeat && load64(in) == 0)
+                if (delta == 0 && n == 8 && old == (left >> top_shift) * repeat)
                     continue;
-                for (j = 0; j < n; j++)
-                    out[j] = (uint8_t)(in[j] + ((out[(ptrdiff_t)j - bpp] + out[j]) >> 1));
-                {
-                    uint64_t now = load64(out);
-                    if (now != old)
-                        move(hist, touched, old, now, weight, bpp);
+                for (j = 0; j < n; j++) { /* the bytes in registers: no store-to-load chain */
+                    const unsigned a = bpp == 1 ? a0 : a1, up = (unsigned)(old >> (8 * j)) & 255;
+                    const unsigned v = ((unsigned)(delta >> (8 * j)) + ((a + up) >> 1)) & 255;
+                    now |= (uint64_t)v << (8 * j);
+                    a1 = a0;
+                    a0 = v;
+                }
+                if (now != old) {
+                    store64(row + 8 * k, now);
+                    move(hist, touched, old, now, weight, bpp);
                 }
             }
             break;
@@ -358,19 +367,23 @@ SEG_INLINE void kernel(int64_t *hist, uint64_t *touched, uint8_t *row, const uin
                 }
                 {
                     const size_t n = k < full ? 8 : tail;
-                    uint8_t *out = row + 8 * k;
-                    const uint8_t *in = src + 8 * k;
-                    uint64_t old = load64(out), now;
-                    uint8_t saved[16]; /* old left word, old word: c and b */
+                    const uint64_t delta = k < full ? load64(src + 8 * k) : load_partial(src + 8 * k, tail);
+                    const uint64_t old = load64(row + 8 * k), left = load64(row + 8 * k - 8);
+                    /* byte j of ``diag`` is c: the byte bpp to the left in the row above */
+                    const uint64_t diag = (old << (8 * bpp)) | (old_left >> (64 - 8 * bpp));
+                    unsigned a0 = (unsigned)(left >> 56), a1 = (unsigned)(left >> 48) & 255;
+                    uint64_t now = 0;
                     size_t j;
-                    store64(saved, old_left);
-                    store64(saved + 8, old);
                     for (j = 0; j < n; j++) {
-                        int a = out[(ptrdiff_t)j - bpp], b = saved[8 + j], c = saved[8 + j - bpp];
-                        out[j] = (uint8_t)(in[j] + paeth(a, b, c));
+                        const int a = (int)(bpp == 1 ? a0 : a1), up = (int)((old >> (8 * j)) & 255);
+                        const int c = (int)((diag >> (8 * j)) & 255);
+                        const unsigned v = ((unsigned)(delta >> (8 * j)) + (unsigned)paeth(a, up, c)) & 255;
+                        now |= (uint64_t)v << (8 * j);
+                        a1 = a0;
+                        a0 = v;
                     }
-                    now = load64(out);
                     if (now != old) {
+                        store64(row + 8 * k, now);
                         move(hist, touched, old, now, weight, bpp);
                         synced = (now >> top_shift) == (old >> top_shift);
                     } else {

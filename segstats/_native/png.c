@@ -45,12 +45,17 @@ uint32_t seg_crc32(const uint8_t *data, size_t size)
 /* a chunk type for a message: letters as they are, any other byte as \xNN */
 static void chunk_name(const uint8_t *type, char *out)
 {
+    static const char HEX[] = "0123456789abcdef";
     int i;
     for (i = 0; i < 4; i++) {
-        if (type[i] >= 0x20 && type[i] < 0x7F && type[i] != '\\')
+        if (type[i] >= 0x20 && type[i] < 0x7F && type[i] != '\\') {
             *out++ = (char)type[i];
-        else
-            out += sprintf(out, "\\x%02x", type[i]);
+        } else {
+            *out++ = '\\';
+            *out++ = 'x';
+            *out++ = HEX[type[i] >> 4];
+            *out++ = HEX[type[i] & 15];
+        }
     }
     *out = '\0';
 }

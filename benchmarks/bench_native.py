@@ -6,13 +6,15 @@ sizes of the issue's targets:
 - ``voc``: 500x375 palette (P), saved by Pillow (adaptive filters);
 - ``ade``: 680x510 grey (L), every row Sub-filtered (as ADE20K's files are), zlib level 9;
 - ``ade-pillow``: the same masks saved by Pillow;
-- ``cityscapes``: 2048x1024 grey (L), saved by Pillow.
+- ``cityscapes``: 2048x1024 grey (L), saved by Pillow;
+- ``uint16``: 1024x1024 16-bit grey (I;16), 300 classes, saved by Pillow.
 
 Single thread, steady state: each timing is the median of ``--repeat`` passes over
 all files (the first pass warms caches and buffers and is not counted). ``--threads
 2`` runs two threads, each on its own chunks, and reports files per second too.
 
 Usage: ``python benchmarks/bench_native.py [--files N] [--repeat R] [--chunk C] [--threads T]``
+``--cpu``: process CPU time instead of wall time (one thread only).
 ``--on-disk``: files in a temporary folder, paths passed to both (file reads included).
 (build the module first: ``python setup.py build_ext --inplace``).
 """
@@ -34,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_masks import VOC_PALETTE, street_scene, voc_scene
+from make_masks import VOC_PALETTE, blocky_scene, street_scene, voc_scene
 
 from segstats import _native
 
@@ -45,6 +47,12 @@ def pillow_png(mask: np.ndarray, mode: str) -> bytes:
         image.putpalette(VOC_PALETTE)
     out = io.BytesIO()
     image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def uint16_png(mask: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint16)).save(out, format="PNG")
     return out.getvalue()
 
 
@@ -74,6 +82,8 @@ def make(kind: str, count: int) -> list[bytes]:
         return [sub_png(street_scene(rng, 510, 680, 150)) for _ in range(count)]
     if kind == "ade-pillow":
         return [pillow_png(street_scene(rng, 510, 680, 150), "L") for _ in range(count)]
+    if kind == "uint16":
+        return [uint16_png(blocky_scene(rng, 1024, 1024, 300)) for _ in range(count)]
     return [pillow_png(street_scene(rng, 1024, 2048, 19), "L") for _ in range(count)]
 
 
@@ -89,16 +99,20 @@ def native_pass(blobs: list, chunk: int) -> None:
             assert result[0] == 0, result
 
 
+CLOCK = [time.perf_counter]
+
+
 def timed(functions: list, repeat: int) -> list[float]:
     """Median seconds of each function, runs interleaved (the machine's load drifts)."""
+    clock = CLOCK[0]
     for function in functions:
         function()  # warm-up: caches, buffers, lazy imports
     times: list[list[float]] = [[] for _ in functions]
     for _ in range(repeat):
         for index, function in enumerate(functions):
-            start = time.perf_counter()
+            start = clock()
             function()
-            times[index].append(time.perf_counter() - start)
+            times[index].append(clock() - start)
     return [statistics.median(t) for t in times]
 
 
@@ -151,9 +165,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--kinds", default="voc,ade,ade-pillow,cityscapes")
+    parser.add_argument("--kinds", default="voc,ade,ade-pillow,cityscapes,uint16")
     parser.add_argument("--on-disk", action="store_true", help="write the files, pass paths (reads included)")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="process CPU time instead of wall time (steadier on a busy machine)",
+    )
     args = parser.parse_args()
+    if args.cpu:
+        CLOCK[0] = time.process_time
     print(f"inflate: {_native.inflate_backend()}, threads: {args.threads}, files: {args.files}", end="")
     print(f", chunk: {args.chunk}")
     with tempfile.TemporaryDirectory() as folder:

@@ -11,9 +11,9 @@
  *   constant, so most 8-byte words of a row equal the word above and cost one
  *   compare. Sub words are undone eight bytes at a time (a lane-wise prefix sum);
  *
- * - the plain path, for everything else (1/2/4-bit, grey+alpha, interlaced) and
- *   for tests of the kernel: unfilter each row into its own buffer byte by byte,
- *   then count every sample.
+ * - the plain path (plain.c), for everything else (1/2/4-bit, grey+alpha,
+ *   interlaced) and for tests of the kernel: unfilter each row into its own
+ *   buffer byte by byte, then count every sample.
  *
  * Words are loaded with memcpy (any alignment) and read as little-endian; on a
  * big-endian host every kind takes the plain path.
@@ -26,7 +26,6 @@
 
 #if defined(_MSC_VER)
 #include <intrin.h>
-#define SEG_INLINE static __forceinline
 static __forceinline int ctz64(uint64_t x)
 {
     unsigned long index;
@@ -34,10 +33,8 @@ static __forceinline int ctz64(uint64_t x)
     return (int)index;
 }
 #elif defined(__GNUC__) || defined(__clang__)
-#define SEG_INLINE static inline __attribute__((always_inline))
 #define ctz64(x) __builtin_ctzll(x)
 #else
-#define SEG_INLINE static inline
 static inline int ctz64(uint64_t x)
 {
     int n = 0;
@@ -131,8 +128,7 @@ uint64_t seg_row_bytes(const seg_image *img, uint64_t width)
     return (width * (uint64_t)(img->bit_depth * img->channels) + 7) / 8;
 }
 
-/* pass p's width and height (p = -1: the whole image) */
-static void pass_size(const seg_image *img, int p, uint64_t *pw, uint64_t *ph)
+void seg_pass_size(const seg_image *img, int p, uint64_t *pw, uint64_t *ph)
 {
     if (p < 0) {
         *pw = img->width;
@@ -153,7 +149,7 @@ uint64_t seg_implied_size(const seg_image *img, uint64_t limit)
     int p, first = img->interlace ? 0 : -1, last = img->interlace ? 6 : -1;
     for (p = first; p <= last; p++) {
         uint64_t pw, ph, stride;
-        pass_size(img, p, &pw, &ph);
+        seg_pass_size(img, p, &pw, &ph);
         if (pw == 0 || ph == 0)
             continue; /* an empty pass has no rows, not even filter bytes */
         stride = 1 + seg_row_bytes(img, pw);
@@ -171,7 +167,7 @@ int seg_check_filters(const seg_image *img, const uint8_t *raw, char *message)
     const uint8_t *src = raw;
     for (p = first; p <= last; p++) {
         uint64_t pw, ph, stride, y;
-        pass_size(img, p, &pw, &ph);
+        seg_pass_size(img, p, &pw, &ph);
         if (pw == 0 || ph == 0)
             continue;
         stride = 1 + seg_row_bytes(img, pw);
@@ -198,8 +194,6 @@ int seg_fast_kind(const seg_image *img)
 }
 
 /* ------------------------------------------------------------ histograms */
-SEG_INLINE void touch(uint64_t *touched, unsigned v) { touched[v >> 12] |= (uint64_t)1 << ((v >> 6) & 63); }
-
 /* the samples that differ between words ``old`` and ``now`` move ``weight`` between bins */
 SEG_INLINE void move8(int64_t *hist, uint64_t old, uint64_t now, int64_t weight)
 {
@@ -223,8 +217,8 @@ SEG_INLINE void move16(int64_t *hist, uint64_t *touched, uint64_t old, uint64_t 
         unsigned to = swap16(now >> shift), from = swap16(old >> shift);
         hist[to] += weight;
         hist[from] -= weight;
-        touch(touched, to);
-        touch(touched, from);
+        seg_touch(touched, to);
+        seg_touch(touched, from);
         diff &= ~((uint64_t)0xFFFF << shift);
     }
 }
@@ -238,14 +232,6 @@ SEG_INLINE void move(int64_t *hist, uint64_t *touched, uint64_t old, uint64_t no
 }
 
 /* -------------------------------------------------------- the difference kernel */
-SEG_INLINE int paeth(int a, int b, int c)
-{
-    int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
-    if (pa <= pb && pa <= pc)
-        return a;
-    return pb <= pc ? b : c;
-}
-
 /* One kernel for bpp 1 (8-bit) and 2 (16-bit big-endian samples); ``bpp`` is a constant at
  * each call site, so each compiles to its own loop. ``row`` is the previous row (8 zero bytes
  * before it, zero padding up to a whole word after it), updated in place to this row. */
@@ -259,7 +245,7 @@ SEG_INLINE void kernel(int64_t *hist, uint64_t *touched, uint8_t *row, const uin
     uint64_t y;
     hist[0] += (int64_t)(height * (row_bytes / bpp));
     if (bpp == 2)
-        touch(touched, 0);
+        seg_touch(touched, 0);
     for (y = 0; y < height; y++) {
         const uint8_t *src = raw + y * (row_bytes + 1);
         const int kind = *src++;
@@ -377,7 +363,7 @@ SEG_INLINE void kernel(int64_t *hist, uint64_t *touched, uint8_t *row, const uin
                     for (j = 0; j < n; j++) {
                         const int a = (int)(bpp == 1 ? a0 : a1), up = (int)((old >> (8 * j)) & 255);
                         const int c = (int)((diag >> (8 * j)) & 255);
-                        const unsigned v = ((unsigned)(delta >> (8 * j)) + (unsigned)paeth(a, up, c)) & 255;
+                        const unsigned v = ((unsigned)(delta >> (8 * j)) + (unsigned)seg_paeth(a, up, c)) & 255;
                         now |= (uint64_t)v << (8 * j);
                         a1 = a0;
                         a0 = v;
@@ -410,101 +396,11 @@ static void kernel16(int64_t *hist, uint64_t *touched, uint8_t *row, const uint8
     kernel(hist, touched, row, raw, height, row_bytes, 2);
 }
 
-/* ------------------------------------------------------------- the plain path */
-static void unfilter_row(int kind, const uint8_t *src, const uint8_t *prev, uint8_t *cur, size_t n, int bpp)
-{
-    size_t i;
-    switch (kind) {
-    case 0:
-        memcpy(cur, src, n);
-        break;
-    case 1: /* cur[-bpp..-1] and prev[-bpp..-1] are zero padding */
-        for (i = 0; i < n; i++)
-            cur[i] = (uint8_t)(src[i] + cur[(ptrdiff_t)i - bpp]);
-        break;
-    case 2:
-        for (i = 0; i < n; i++)
-            cur[i] = (uint8_t)(src[i] + prev[i]);
-        break;
-    case 3:
-        for (i = 0; i < n; i++)
-            cur[i] = (uint8_t)(src[i] + ((cur[(ptrdiff_t)i - bpp] + prev[i]) >> 1));
-        break;
-    default:
-        for (i = 0; i < n; i++)
-            cur[i] = (uint8_t)(src[i] + paeth(cur[(ptrdiff_t)i - bpp], prev[i], prev[(ptrdiff_t)i - bpp]));
-        break;
-    }
-}
-
-/* add every (grey or index) sample of an unfiltered row of ``width`` pixels to ``hist`` */
-static void count_row(const seg_image *img, const uint8_t *cur, uint64_t width, int64_t *hist, uint64_t *touched)
-{
-    uint64_t x;
-    const int depth = img->bit_depth, channels = img->channels;
-    if (depth < 8) {
-        const unsigned mask = (1u << depth) - 1;
-        for (x = 0; x < width; x++) {
-            uint64_t bit = x * (uint64_t)depth; /* samples are packed from the high bit down */
-            hist[(cur[bit >> 3] >> (8 - depth - (int)(bit & 7))) & mask]++;
-        }
-    } else if (depth == 8) {
-        for (x = 0; x < width; x++)
-            hist[cur[x * channels]]++;
-    } else {
-        for (x = 0; x < width; x++) {
-            const uint8_t *s = cur + 2 * x * channels;
-            unsigned v = ((unsigned)s[0] << 8) | s[1];
-            hist[v]++;
-            touch(touched, v);
-        }
-    }
-}
-
-static int plain(seg_context *ctx, const seg_image *img, const uint8_t *raw)
-{
-    const int bits = img->bit_depth * img->channels, bpp = bits >= 8 ? bits / 8 : 1;
-    const size_t max_row = (size_t)seg_row_bytes(img, img->width);
-    int p, first = img->interlace ? 0 : -1, last = img->interlace ? 6 : -1;
-    const uint8_t *src = raw;
-    uint8_t *prev, *cur;
-    const size_t need = 2 * (16 + max_row);
-    if (ctx->rows_cap < need) {
-        free(ctx->rows);
-        ctx->rows = (uint8_t *)malloc(need);
-        ctx->rows_cap = ctx->rows ? need : 0;
-        if (ctx->rows == NULL)
-            return -1;
-    }
-    prev = ctx->rows + 8;
-    cur = ctx->rows + 16 + max_row + 8;
-    for (p = first; p <= last; p++) {
-        uint64_t pw, ph, y;
-        size_t n;
-        pass_size(img, p, &pw, &ph);
-        if (pw == 0 || ph == 0)
-            continue;
-        n = (size_t)seg_row_bytes(img, pw);
-        /* the row above the first row, and the pixels left of the first pixel, are zero */
-        memset(prev - 8, 0, n + 8);
-        memset(cur - 8, 0, 8);
-        for (y = 0; y < ph; y++, src += 1 + n) {
-            uint8_t *swap;
-            unfilter_row(src[0], src + 1, prev, cur, n, bpp);
-            count_row(img, cur, pw, ctx->hist, ctx->touched);
-            swap = prev;
-            prev = cur;
-            cur = swap;
-        }
-    }
-    return 0;
-}
-
 int seg_count(seg_context *ctx, const seg_image *img, const uint8_t *raw, int use_plain)
 {
     size_t row_bytes, need;
     if (use_plain || !seg_fast_kind(img))
-        return plain(ctx, img, raw);
+        return seg_plain_count(ctx, img, raw);
     row_bytes = (size_t)seg_row_bytes(img, img->width);
     need = 8 + (row_bytes + 7) / 8 * 8;
     if (ctx->rows_cap < need) {
@@ -519,51 +415,5 @@ int seg_count(seg_context *ctx, const seg_image *img, const uint8_t *raw, int us
         kernel8(ctx->hist, ctx->rows + 8, raw, img->height, row_bytes);
     else
         kernel16(ctx->hist, ctx->touched, ctx->rows + 8, raw, img->height, row_bytes);
-    return 0;
-}
-
-/* ----------------------------------------------------------------- results */
-int seg_collect(seg_context *ctx, seg_result *res, int wide)
-{
-    size_t n = 0, i;
-    int64_t *hist = ctx->hist;
-    if (!wide) {
-        for (i = 0; i < 256; i++)
-            n += hist[i] != 0;
-    } else {
-        size_t block;
-        for (block = 0; block < 1024; block++)
-            if (ctx->touched[block >> 6] >> (block & 63) & 1)
-                for (i = block * 64; i < block * 64 + 64; i++)
-                    n += hist[i] != 0;
-    }
-    res->values = (int64_t *)malloc((n ? n : 1) * sizeof(int64_t));
-    res->counts = (int64_t *)malloc((n ? n : 1) * sizeof(int64_t));
-    if (res->values == NULL || res->counts == NULL) {
-        free(res->values);
-        free(res->counts);
-        res->values = res->counts = NULL;
-        return -1;
-    }
-    res->n_values = 0;
-    if (!wide) {
-        for (i = 0; i < 256; i++)
-            if (hist[i] != 0) {
-                res->values[res->n_values] = (int64_t)i;
-                res->counts[res->n_values++] = hist[i];
-                hist[i] = 0;
-            }
-    } else {
-        size_t block;
-        for (block = 0; block < 1024; block++)
-            if (ctx->touched[block >> 6] >> (block & 63) & 1)
-                for (i = block * 64; i < block * 64 + 64; i++)
-                    if (hist[i] != 0) {
-                        res->values[res->n_values] = (int64_t)i;
-                        res->counts[res->n_values++] = hist[i];
-                        hist[i] = 0;
-                    }
-        memset(ctx->touched, 0, sizeof ctx->touched);
-    }
     return 0;
 }

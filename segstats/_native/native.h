@@ -3,7 +3,8 @@
  * The reader is split in four files:
  *   png.c      chunk walk, IHDR checks, the per-item driver (decode_item)
  *   inflate.c  libdeflate loaded at run time (dlopen / LoadLibrary), zlib otherwise
- *   count.c    unfilter + histogram: the difference kernel and the plain path
+ *   count.c    sizes, filter-byte check, the difference kernel (unfilter + histogram)
+ *   plain.c    the plain unfilter + count path, and the histogram -> (values, counts)
  *   module.c   the CPython binding (count_chunk, inflate_backend, set_inflate)
  * Everything except module.c is plain C99 without Python, so it runs with the
  * GIL released.
@@ -13,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 /* Result codes of one item (the first element of its result tuple). */
 #define SEG_COUNTED 0
@@ -77,6 +79,27 @@ void seg_inflater_free(seg_context *ctx);
 typedef uint32_t (*seg_crc32_fn)(uint32_t crc, const void *data, size_t size);
 seg_crc32_fn seg_libdeflate_crc32(void);
 
+/* Inline helpers shared by count.c and plain.c */
+#if defined(_MSC_VER)
+#define SEG_INLINE static __forceinline
+#elif defined(__GNUC__) || defined(__clang__)
+#define SEG_INLINE static inline __attribute__((always_inline))
+#else
+#define SEG_INLINE static inline
+#endif
+
+/* the Paeth predictor (PNG specification, 9.4): a, b or c, whichever is closest to a + b - c */
+SEG_INLINE int seg_paeth(int a, int b, int c)
+{
+    int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+    if (pa <= pb && pa <= pc)
+        return a;
+    return pb <= pc ? b : c;
+}
+
+/* 16-bit histograms: mark the 64-bin block of value v as possibly non-zero */
+SEG_INLINE void seg_touch(uint64_t *touched, unsigned v) { touched[v >> 12] |= (uint64_t)1 << ((v >> 6) & 63); }
+
 /* count.c */
 typedef struct {
     uint32_t width, height;
@@ -95,8 +118,12 @@ int seg_check_filters(const seg_image *img, const uint8_t *raw, char *message);
  * exactly seg_implied_size bytes and every filter byte was checked. Returns 0, or -1 when a row
  * buffer cannot be allocated. */
 int seg_count(seg_context *ctx, const seg_image *img, const uint8_t *raw, int plain);
+/* Pass p's width and height (p = -1: the whole image; 0-6: Adam7 passes 1-7). */
+void seg_pass_size(const seg_image *img, int p, uint64_t *pw, uint64_t *ph);
 /* Whether the difference kernel handles this kind (else the plain path runs). */
 int seg_fast_kind(const seg_image *img);
+/* plain.c: the plain path (same contract as seg_count). */
+int seg_plain_count(seg_context *ctx, const seg_image *img, const uint8_t *raw);
 /* Move the non-zero bins of ctx->hist to res (values/counts, malloc'd) and zero them; ``wide``:
  * a 16-bit image (65536 bins, ctx->touched says which blocks), else bins 0-255.
  * Returns 0, or -1 when the small result arrays cannot be allocated. */

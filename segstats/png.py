@@ -103,6 +103,8 @@ def _native_module() -> Any:
         from segstats import _native
     except ImportError as exc:  # pragma: no cover - only in an unbuilt source tree
         raise UsageError(f"{NATIVE_HINT} ({exc})") from None
+    if not hasattr(_native, "count_chunk"):  # the source folder imported as a namespace package
+        raise UsageError(NATIVE_HINT)
     return _native
 
 

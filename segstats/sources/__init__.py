@@ -1,0 +1,1 @@
+"""Where label files come from, as paths or bytes."""

@@ -1,0 +1,541 @@
+"""Fetch many remote files with many requests in flight, in input order, within a byte budget.
+
+At an object store's latency (tens of milliseconds per request) a worker that
+fetches one file, waits, counts it and fetches the next spends its time idle.
+``fetch_many`` keeps up to ``concurrency`` requests in flight and hands the
+files back **in the order given** (the scan counts chunks in sorted order), so
+the counting path stays unchanged: it receives ``bytes`` objects.
+
+How (fsspec, imported lazily):
+
+- filesystems with an async implementation (``http(s)://``, ``s3://``,
+  ``gs://``) run on **one event loop in a background thread**, one coroutine
+  per file, a fresh filesystem instance bound to that loop (its connection pool
+  sized to ``concurrency``), closed when done;
+- the others (``file://``, ``memory://``, chained ``a::b://`` URLs) are read by
+  a small thread pool driven by the same loop, so the limits, retries and
+  cancellation are the same.
+
+Memory: every file launched and not yet taken back by the consumer holds bytes
+against ``max_bytes_in_flight``: its size from ``sizes`` (the listing) when
+given, else the ``Content-Length`` of the HTTP answer, which arrives before the
+body and is checked before the body is read; else an estimate (the largest of
+the recent files; ``max_bytes_in_flight / concurrency`` before the first), set
+right once the bytes are in. A file larger than the whole budget is fetched when
+it is the next one the consumer needs, alone. A result the consumer has been
+given is released when it asks for the next one.
+
+Errors: transient ones (HTTP 5xx, 429, 408, connection resets and drops,
+timeouts) are retried up to ``retries`` times with exponential backoff and
+jitter; the rest (404, 403, a missing protocol package...) are not. A file that
+cannot be read is returned as a ``FetchError`` (a ``BadInputError``: one line
+naming the URL) in its place, never raised, so ``--skip-errors`` accounting is
+the caller's, unchanged.
+
+Stopping early (the generator closed, ``KeyboardInterrupt`` in the consumer)
+cancels every pending request and ends the loop thread before ``close`` returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import os
+import random
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from segstats.errors import BadInputError, SegstatsError, UsageError
+from segstats.remote import CLOUD_EXTRA_PROTOCOLS, CLOUD_INSTALL_HINT, protocol_of
+
+# Environment variables read by FetchOptions.from_env (the Dask workers' way to get options).
+ENV_CONCURRENCY = "SEGSTATS_FETCH_CONCURRENCY"
+ENV_MAX_BYTES = "SEGSTATS_FETCH_MAX_BYTES"
+ENV_RETRIES = "SEGSTATS_FETCH_RETRIES"
+ENV_TIMEOUT = "SEGSTATS_FETCH_TIMEOUT"
+# Defaults: 64 requests hide a 50 ms latency for ~1,000 files/s of small masks; 64 MiB of
+# buffered files is small next to a worker's memory and holds 64 files of 1 MiB.
+DEFAULT_CONCURRENCY = 64
+DEFAULT_MAX_BYTES = 64 * 2**20
+DEFAULT_RETRIES = 3
+# First retry after ~0.2 s, then 0.4, 0.8... (times a jitter in [0.5, 1]), never over 10 s.
+DEFAULT_BACKOFF = 0.2
+MAX_BACKOFF = 10.0
+# Seconds for one attempt's answer (and again for its body); a stalled connection is retried.
+DEFAULT_TIMEOUT = 60.0
+# Threads for filesystems without an async implementation (local disks, memory).
+SYNC_THREADS = 8
+# Files launched beyond the consumer's position, whatever their size (bounds tiny files too).
+AHEAD_PER_REQUEST = 4
+# HTTP statuses worth retrying: timeouts, rate limits, and the server's own errors (5xx).
+TRANSIENT_STATUSES = frozenset({408, 429})
+_SIZE_PATTERN = re.compile(r"^\s*(\d+)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """Bytes from ``"67108864"``, ``"64M"``, ``"64MiB"``, ``"1g"`` (binary multiples).
+
+    >>> parse_size("64MiB"), parse_size("512k"), parse_size("100")
+    (67108864, 524288, 100)
+    """
+    match = _SIZE_PATTERN.match(text)
+    if not match:
+        raise ValueError(f"not a size: {text!r} (expected e.g. 67108864, 64M or 64MiB)")
+    number, unit = int(match.group(1)), match.group(2).lower()
+    return int(number * 1024 ** ("kmgt".index(unit) + 1 if unit else 0))
+
+
+@dataclasses.dataclass(frozen=True)
+class FetchOptions:
+    """How ``fetch_many`` fetches: requests in flight, bytes buffered, retries, timeout."""
+
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_bytes_in_flight: int = DEFAULT_MAX_BYTES
+    retries: int = DEFAULT_RETRIES
+    backoff: float = DEFAULT_BACKOFF
+    timeout: float | None = DEFAULT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.max_bytes_in_flight < 1:
+            raise ValueError(f"max_bytes_in_flight must be at least 1, got {self.max_bytes_in_flight}")
+        if self.retries < 0:
+            raise ValueError(f"retries must be 0 or more, got {self.retries}")
+        if self.backoff < 0:
+            raise ValueError(f"backoff must be 0 or more seconds, got {self.backoff}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError(f"timeout must be positive seconds or None, got {self.timeout}")
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        concurrency: int | None = None,
+        max_bytes_in_flight: int | None = None,
+        retries: int | None = None,
+        timeout: float | None = None,
+    ) -> FetchOptions:
+        """Options from keyword values, else ``SEGSTATS_FETCH_*`` variables, else the defaults.
+
+        A keyword that is None is looked up in ``environ`` (``os.environ`` by
+        default): ``SEGSTATS_FETCH_CONCURRENCY``, ``SEGSTATS_FETCH_MAX_BYTES``
+        (``64M``, ``64MiB`` or bytes), ``SEGSTATS_FETCH_RETRIES``,
+        ``SEGSTATS_FETCH_TIMEOUT`` (seconds per attempt; ``0`` for no limit,
+        as is ``timeout=0``).
+
+        Raises:
+            UsageError: a variable or value that is not valid (one line naming it).
+        """
+        env = os.environ if environ is None else environ
+
+        def lookup(name: str, value: Any, parse: Any) -> Any:
+            if value is not None or not env.get(name, "").strip():
+                return value
+            try:
+                return parse(env[name].strip())
+            except ValueError:
+                raise UsageError(f"{name}={env[name]!r}: not a valid value") from None
+
+        values = {
+            "concurrency": lookup(ENV_CONCURRENCY, concurrency, int),
+            "max_bytes_in_flight": lookup(ENV_MAX_BYTES, max_bytes_in_flight, parse_size),
+            "retries": lookup(ENV_RETRIES, retries, int),
+            "timeout": lookup(ENV_TIMEOUT, timeout, float),
+        }
+        chosen: dict[str, Any] = {key: value for key, value in values.items() if value is not None}
+        if chosen.get("timeout") == 0:
+            chosen["timeout"] = None  # 0: no limit
+        try:
+            return cls(**chosen)
+        except ValueError as exc:
+            raise UsageError(f"fetch options: {exc}") from None
+
+
+@dataclasses.dataclass
+class FetchStats:
+    """Counters of one ``fetch_many`` run (filled in by it; read them after or during)."""
+
+    attempts: int = 0  # requests sent, retries included
+    retries: int = 0
+    failed: int = 0  # files returned as FetchError
+    bytes_fetched: int = 0
+    peak_in_flight: int = 0  # requests in flight at once
+    peak_bytes_buffered: int = 0  # the budget's account: sizes or estimates of unreleased files
+    peak_bytes_held: int = 0  # bytes of files received and not yet released (the real memory)
+
+
+class FetchError(BadInputError):
+    """A file that could not be fetched: ``"<url>: <cause>"``, with the number of attempts."""
+
+    def __init__(self, url: str, cause: str, attempts: int = 1) -> None:
+        super().__init__(url, cause)
+        self.url = url
+        self.attempts = attempts
+
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (Dask returns it from a worker)
+        return (type(self), (self.url, self.cause, self.attempts))
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures worth retrying: HTTP 5xx/429/408, resets, drops, timeouts."""
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return False
+    status = getattr(exc, "status", None)  # aiohttp.ClientResponseError and friends
+    if isinstance(status, int):
+        return status >= 500 or status in TRANSIENT_STATUSES
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError, ConnectionError)):
+        return True
+    try:
+        import aiohttp
+    except ImportError:
+        return False
+    if isinstance(exc, aiohttp.ClientSSLError):  # a certificate problem does not go away
+        return False
+    return isinstance(exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError))
+
+
+def describe_fetch_error(exc: BaseException, timeout: float | None = None) -> str:
+    """One line saying why a fetch failed (no URL; ``FetchError`` adds it)."""
+    if isinstance(exc, SegstatsError):  # already one line (a missing protocol package)
+        return str(exc)
+    status = getattr(exc, "status", None)
+    if isinstance(exc, FileNotFoundError) or status == 404:
+        return "file not found"
+    if isinstance(exc, PermissionError) or status in (401, 403):
+        return "permission denied" + (f" (HTTP {status})" if isinstance(status, int) else "")
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a file"
+    if isinstance(status, int):
+        reason = " ".join(str(getattr(exc, "message", "") or "").split())
+        return f"HTTP {status}" + (f" {reason}" if reason else "")
+    if isinstance(exc, (TimeoutError, asyncio.TimeoutError)) and not str(exc):
+        return f"no answer within {timeout:g} s" if timeout else "timed out"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def fetch_many(
+    urls: Sequence[str],
+    options: FetchOptions | None = None,
+    *,
+    sizes: Mapping[str, int] | None = None,
+    stats: FetchStats | None = None,
+) -> Iterator[tuple[str, bytes | FetchError]]:
+    """``(url, bytes or FetchError)`` for each of ``urls``, in that order, fetched concurrently.
+
+    Args:
+        urls: full URLs (``https://...``, ``s3://...``, ``file://...``); duplicates allowed.
+        options: limits and retries; ``FetchOptions.from_env()`` when None.
+        sizes: byte sizes known from the listing, by URL (the budget is then exact).
+        stats: filled in with counters while it runs.
+
+    Nothing starts until the first item is asked for. Closing the generator (or
+    an exception in the consumer, ``KeyboardInterrupt`` included) cancels what is
+    pending and stops the background thread before returning.
+    """
+    url_list = list(urls)
+    if not url_list:
+        return
+    fetcher = _Fetcher(url_list, options or FetchOptions.from_env(), sizes or {}, stats or FetchStats())
+    fetcher.start()
+    try:
+        for index, url in enumerate(url_list):
+            result = fetcher.take(index)
+            yield url, result
+            fetcher.release(index)  # the consumer is back: it is done with that file
+    finally:
+        fetcher.close()
+
+
+class _Fetcher:
+    """The loop thread, its scheduler and the hand-off of results to the consuming thread."""
+
+    def __init__(
+        self, urls: list[str], options: FetchOptions, sizes: Mapping[str, int], stats: FetchStats
+    ) -> None:
+        self.urls, self.options, self.sizes, self.stats = urls, options, sizes, stats
+        self.results: dict[int, bytes | FetchError] = {}
+        self.ready = threading.Condition()
+        self.failure: BaseException | None = None  # a bug in the loop: re-raised in the consumer
+        self.thread = threading.Thread(target=self._thread_main, name="segstats-fetch", daemon=True)
+        self.started = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.main: asyncio.Task[None] | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        # Loop-thread state (touched only on the loop).
+        self.held: dict[int, int] = {}  # bytes accounted per launched, unreleased file
+        self.received: dict[int, int] = {}  # bytes of each received, unreleased file
+        self.buffered = 0
+        self.data_held = 0  # bytes of received, unreleased files (for FetchStats.peak_bytes_held)
+        self.in_flight = 0
+        self.released = 0  # files released by the consumer: the next one it needs is index `released`
+        self.recent: collections.deque[int] = collections.deque(maxlen=max(8, options.concurrency))
+        self.changed: asyncio.Event | None = None
+        self.filesystems: dict[str, tuple[str, Any]] = {}
+
+    # -- consumer side ---------------------------------------------------------
+    def start(self) -> None:
+        self.thread.start()
+        self.started.wait()
+
+    def take(self, index: int) -> bytes | FetchError:
+        with self.ready:
+            while index not in self.results:
+                if self.failure is not None:
+                    raise RuntimeError("the fetch loop failed") from self.failure
+                if not self.thread.is_alive():
+                    raise RuntimeError("the fetch loop ended before all files were fetched")
+                self.ready.wait(0.1)  # a timeout keeps Ctrl-C prompt on every platform
+            return self.results.pop(index)
+
+    def release(self, index: int) -> None:
+        self._call_on_loop(self._on_release, index)
+
+    def close(self) -> None:
+        if self.main is not None:
+            self._call_on_loop(self.main.cancel)
+        self.thread.join()
+        if self.pool is not None:  # local reads end quickly; queued ones are dropped
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _call_on_loop(self, function: Any, *args: Any) -> None:
+        loop = self.loop
+        if loop is not None and not loop.is_closed():
+            # closed between the check and the call: nothing is left to tell
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(function, *args)
+
+    # -- loop thread -----------------------------------------------------------
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            self.loop = loop
+            self.changed = asyncio.Event()
+            self.main = loop.create_task(self._run())
+            self.started.set()
+            try:
+                loop.run_until_complete(self.main)
+            except asyncio.CancelledError:
+                pass
+            except BaseException as exc:  # a bug: hand it to the consumer rather than hang it
+                with self.ready:
+                    self.failure = exc
+                    self.ready.notify_all()
+        finally:
+            self.started.set()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def _wake(self) -> None:
+        assert self.changed is not None
+        self.changed.set()
+
+    def _on_release(self, index: int) -> None:
+        self.buffered -= self.held.pop(index, 0)
+        self.data_held -= self.received.pop(index, 0)
+        self.released = index + 1
+        self._wake()
+
+    def _estimate(self, index: int) -> int:
+        known = self.sizes.get(self.urls[index])
+        if known is not None:
+            return int(known)
+        if self.recent:
+            return max(self.recent)
+        return self.options.max_bytes_in_flight // self.options.concurrency
+
+    def _fits(self, index: int, nbytes: int, already: int) -> bool:
+        """May ``index`` hold ``nbytes`` (it holds ``already``)? Always, for the next one needed."""
+        return index <= self.released or self.buffered - already + nbytes <= self.options.max_bytes_in_flight
+
+    def _account(self, index: int, nbytes: int) -> None:
+        self.buffered += nbytes - self.held.get(index, 0)
+        self.held[index] = nbytes
+        self.stats.peak_bytes_buffered = max(self.stats.peak_bytes_buffered, self.buffered)
+
+    async def _wait_for_change(self) -> None:
+        assert self.changed is not None
+        self.changed.clear()
+        await self.changed.wait()
+
+    async def _run(self) -> None:
+        options = self.options
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            for index in range(len(self.urls)):
+                while True:
+                    estimate = self._estimate(index)
+                    if (
+                        self.in_flight < options.concurrency
+                        and index - self.released < AHEAD_PER_REQUEST * options.concurrency
+                        and self._fits(index, estimate, 0)
+                    ):
+                        break
+                    await self._wait_for_change()
+                self._account(index, estimate)
+                self.in_flight += 1
+                self.stats.peak_in_flight = max(self.stats.peak_in_flight, self.in_flight)
+                task = asyncio.ensure_future(self._fetch_and_deliver(index))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            while tasks:
+                await asyncio.gather(*list(tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*list(tasks), return_exceptions=True)
+            await self._close_filesystems()
+
+    async def _fetch_and_deliver(self, index: int) -> None:
+        try:
+            result = await self._fetch_one(index)
+        finally:
+            self.in_flight -= 1
+            self._wake()
+        if isinstance(result, bytes):
+            self._account(index, len(result))
+            self.recent.append(len(result))
+            self.stats.bytes_fetched += len(result)
+            self.received[index] = len(result)
+            self.data_held += len(result)
+            self.stats.peak_bytes_held = max(self.stats.peak_bytes_held, self.data_held)
+        else:
+            self._account(index, 0)
+            self.stats.failed += 1
+        with self.ready:
+            self.results[index] = result
+            self.ready.notify_all()
+
+    async def _fetch_one(self, index: int) -> bytes | FetchError:
+        url, options = self.urls[index], self.options
+        attempt = 0
+        while True:
+            attempt += 1
+            self.stats.attempts += 1
+            try:
+                return await self._read(index, url)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure of any backend: classified, retried or reported
+                if is_transient(exc) and attempt <= options.retries:
+                    self.stats.retries += 1
+                    delay = min(MAX_BACKOFF, options.backoff * 2 ** (attempt - 1))
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                    continue
+                cause = describe_fetch_error(exc, options.timeout)
+                if attempt > 1:
+                    cause += f" (after {attempt} attempts)"
+                return FetchError(url, cause, attempt)
+
+    async def _filesystem(self, url: str) -> tuple[str, Any]:
+        """``(kind, filesystem)`` for ``url``: kind is "http", "async", "sync" or "chained"."""
+        if "::" in url:
+            return "chained", None
+        protocol = protocol_of(url) or "file"
+        if protocol not in self.filesystems:
+            try:
+                self.filesystems[protocol] = self._open_filesystem(url, protocol)
+            except Exception as exc:  # remembered: every file of this protocol fails the same way
+                self.filesystems[protocol] = ("broken", exc)
+        kind, fs = self.filesystems[protocol]
+        if kind == "broken":
+            raise fs
+        return kind, fs
+
+    def _open_filesystem(self, url: str, protocol: str) -> tuple[str, Any]:
+        import fsspec
+        from fsspec.core import url_to_fs
+
+        try:
+            cls = fsspec.get_filesystem_class(protocol)
+        except ImportError as exc:
+            hint = CLOUD_INSTALL_HINT if protocol in CLOUD_EXTRA_PROTOCOLS else "install the package it names"
+            raise UsageError(f"the {protocol}:// protocol is not available ({exc}); {hint}") from None
+        if not getattr(cls, "async_impl", False):
+            return "sync", url_to_fs(url)[0]
+        extra: dict[str, Any] = {}
+        kind = "async"
+        if protocol in ("http", "https"):
+            # aiohttp pools 100 connections by default: size the pool to the requests in flight.
+            kind, extra["get_client"] = "http", _HttpClientFactory(self.options.concurrency)
+        fs = url_to_fs(url, asynchronous=True, loop=self.loop, skip_instance_cache=True, **extra)[0]
+        return kind, fs
+
+    async def _read(self, index: int, url: str) -> bytes:
+        kind, fs = await self._filesystem(url)
+        timeout = self.options.timeout
+        if kind == "http":
+            return await self._read_http(index, fs, url)
+        if kind == "async":
+            return bytes(await asyncio.wait_for(fs._cat_file(fs._strip_protocol(url)), timeout))
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(min(SYNC_THREADS, self.options.concurrency), "segstats-read")
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.run_in_executor(self.pool, _read_sync, fs, url), timeout)
+
+    async def _read_http(self, index: int, fs: Any, url: str) -> bytes:
+        """GET with the size checked against the budget before the body is read."""
+        timeout = self.options.timeout
+        session = await fs.set_session()
+        target = fs.encode_url(url) if hasattr(fs, "encode_url") else url
+        response = await asyncio.wait_for(session.get(target, **fs.kwargs), timeout)
+        try:
+            if response.status == 404:
+                raise FileNotFoundError(url)
+            response.raise_for_status()
+            size = response.content_length
+            if size is not None and url not in self.sizes:
+                while not self._fits(index, size, self.held.get(index, 0)):
+                    await self._wait_for_change()
+                self._account(index, size)
+            return bytes(await asyncio.wait_for(response.read(), timeout))
+        finally:
+            response.release()
+
+    async def _close_filesystems(self) -> None:
+        for kind, fs in self.filesystems.values():
+            if kind in ("sync", "broken"):
+                continue
+            # http and gcsfs keep an aiohttp session, s3fs an aiobotocore client: close what is there.
+            for attribute in ("_session", "_s3"):
+                client = getattr(fs, attribute, None)
+                close = getattr(client, "close", None)
+                if close is not None:
+                    try:
+                        outcome = close()
+                        if asyncio.iscoroutine(outcome):
+                            await asyncio.wait_for(outcome, 5)
+                    except Exception:  # closing is best effort: the loop goes away anyway
+                        pass
+
+
+class _HttpClientFactory:
+    """fsspec's ``get_client`` for HTTP: an aiohttp session whose pool holds ``limit`` connections."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    async def __call__(self, **kwargs: Any) -> Any:
+        import aiohttp
+
+        kwargs.pop("loop", None)  # the running loop is the one; aiohttp deprecates the argument
+        kwargs.setdefault("connector", aiohttp.TCPConnector(limit=self.limit))
+        return aiohttp.ClientSession(**kwargs)
+
+
+def _read_sync(fs: Any, url: str) -> bytes:
+    """Read one file with a blocking filesystem (runs in the thread pool)."""
+    if fs is None:  # a chained URL: its own filesystem stack
+        from fsspec.core import url_to_fs
+
+        fs, path = url_to_fs(url)
+    else:
+        path = fs._strip_protocol(url)
+    return bytes(fs.cat_file(path))

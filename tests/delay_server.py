@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import html
 import os
 import socket
@@ -173,10 +174,8 @@ def main() -> None:
     args = parser.parse_args()
     with serve_files(read_folder(args.folder), args.delay) as (url, _):
         print(url, flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             sys.stdin.read()  # serve until stdin closes (the parent ends or closes the pipe)
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

@@ -116,8 +116,9 @@ def test_known_sizes_keep_the_bytes_sent_and_not_consumed_under_the_cap():
         sizes = {f"{base}/{name}": len(data) for name, data in files.items()}
         consumed, worst = 0, 0
         stats = FetchStats()
-        for url, data in fetch_many(urls, FetchOptions(concurrency=16, max_bytes_in_flight=cap, **FAST),
-                                    sizes=sizes, stats=stats):
+        for url, data in fetch_many(
+            urls, FetchOptions(concurrency=16, max_bytes_in_flight=cap, **FAST), sizes=sizes, stats=stats
+        ):
             time.sleep(0.02)  # a slow consumer: the server finishes whatever it was asked for
             with server.lock:
                 # the files before this one are released; this one is still the consumer's
@@ -143,8 +144,9 @@ def test_unknown_sizes_are_checked_from_content_length_before_the_body_is_read()
             tracemalloc.reset_peak()
             baseline = tracemalloc.get_traced_memory()[0]
             count = 0
-            for _, data in fetch_many(urls, FetchOptions(concurrency=8, max_bytes_in_flight=cap, **FAST),
-                                      stats=stats):
+            for _, data in fetch_many(
+                urls, FetchOptions(concurrency=8, max_bytes_in_flight=cap, **FAST), stats=stats
+            ):
                 time.sleep(0.01)
                 count += len(data) == 256 * 1024
             peak = tracemalloc.get_traced_memory()[1] - baseline
@@ -158,8 +160,12 @@ def test_unknown_sizes_are_checked_from_content_length_before_the_body_is_read()
 def test_a_file_larger_than_the_budget_is_still_fetched_alone():
     files = {"big": os.urandom(300_000), "small": b"x" * 10}
     with serve_files(files) as (base, _):
-        got = list(fetch_many([f"{base}/big", f"{base}/small", f"{base}/big"],
-                              FetchOptions(max_bytes_in_flight=1000, **FAST)))
+        got = list(
+            fetch_many(
+                [f"{base}/big", f"{base}/small", f"{base}/big"],
+                FetchOptions(max_bytes_in_flight=1000, **FAST),
+            )
+        )
     assert [d for _, d in got] == [files["big"], files["small"], files["big"]]
 
 
@@ -280,7 +286,7 @@ def test_ctrl_c_while_waiting_for_a_file_interrupts_promptly():
 
 @pytest.mark.skipif(importlib.util.find_spec("s3fs") is not None, reason="s3fs is installed here")
 def test_a_missing_protocol_package_is_a_fetch_error_not_a_crash():
-    [(url, error)] = list(fetch_many(["s3://bucket/key.png"], FetchOptions(**FAST)))
+    [(_, error)] = list(fetch_many(["s3://bucket/key.png"], FetchOptions(**FAST)))
     assert isinstance(error, FetchError) and error.attempts == 1
     assert str(error).startswith("s3://bucket/key.png: the s3:// protocol is not available")
     assert "pip install 'segstats[cloud]'" in str(error)
@@ -290,20 +296,37 @@ def test_fetch_error_pickles():
     error = FetchError("https://h/x.png", "HTTP 503 (after 4 attempts)", 4)
     copy = pickle.loads(pickle.dumps(error))
     assert (type(copy), str(copy), copy.url, copy.cause, copy.attempts) == (
-        FetchError, str(error), error.url, error.cause, 4)
+        FetchError,
+        str(error),
+        error.url,
+        error.cause,
+        4,
+    )
 
 
 def test_options_from_the_environment_and_overrides():
     assert FetchOptions.from_env({}) == FetchOptions()
     assert (DEFAULT_CONCURRENCY, DEFAULT_MAX_BYTES, DEFAULT_RETRIES) == (64, 64 * 2**20, 3)
-    env = {"SEGSTATS_FETCH_CONCURRENCY": "128", "SEGSTATS_FETCH_MAX_BYTES": "16MiB",
-           "SEGSTATS_FETCH_RETRIES": "0", "SEGSTATS_FETCH_TIMEOUT": "0"}
+    env = {
+        "SEGSTATS_FETCH_CONCURRENCY": "128",
+        "SEGSTATS_FETCH_MAX_BYTES": "16MiB",
+        "SEGSTATS_FETCH_RETRIES": "0",
+        "SEGSTATS_FETCH_TIMEOUT": "0",
+    }
     options = FetchOptions.from_env(env)
     assert (options.concurrency, options.max_bytes_in_flight, options.retries, options.timeout) == (
-        128, 16 * 2**20, 0, None)
+        128,
+        16 * 2**20,
+        0,
+        None,
+    )
     options = FetchOptions.from_env(env, concurrency=8, max_bytes_in_flight=1000, retries=5, timeout=2.5)
     assert (options.concurrency, options.max_bytes_in_flight, options.retries, options.timeout) == (
-        8, 1000, 5, 2.5)
+        8,
+        1000,
+        5,
+        2.5,
+    )
     with pytest.raises(UsageError, match="SEGSTATS_FETCH_CONCURRENCY='many'"):
         FetchOptions.from_env({"SEGSTATS_FETCH_CONCURRENCY": "many"})
     with pytest.raises(UsageError, match="concurrency must be at least 1"):
@@ -312,8 +335,17 @@ def test_options_from_the_environment_and_overrides():
         FetchOptions(retries=-1)
 
 
-@pytest.mark.parametrize(("text", "value"), [("100", 100), ("4k", 4096), ("64M", 64 * 2**20),
-                                             ("64MiB", 64 * 2**20), ("1 GB", 2**30), ("2t", 2 * 2**40)])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("100", 100),
+        ("4k", 4096),
+        ("64M", 64 * 2**20),
+        ("64MiB", 64 * 2**20),
+        ("1 GB", 2**30),
+        ("2t", 2 * 2**40),
+    ],
+)
 def test_parse_size(text, value):
     assert parse_size(text) == value
 

@@ -45,6 +45,7 @@ import dataclasses
 import os
 import random
 import re
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -276,6 +277,10 @@ class _Fetcher:
         self.data_held = 0  # bytes of received, unreleased files (for FetchStats.peak_bytes_held)
         self.in_flight = 0
         self.released = 0  # files released by the consumer: the next one it needs is index `released`
+        # Shared with the consumer, under `ready`: how far it has released, and whether the loop
+        # is waiting for that (then release() wakes it).
+        self.release_upto = 0
+        self.loop_blocked = False
         self.recent: collections.deque[int] = collections.deque(maxlen=max(8, options.concurrency))
         self.changed: asyncio.Event | None = None
         self.filesystems: dict[str, tuple[str, Any]] = {}
@@ -296,7 +301,13 @@ class _Fetcher:
             return self.results.pop(index)
 
     def release(self, index: int) -> None:
-        self._call_on_loop(self._on_release, index)
+        # Told to the loop only when it waits for room: a wake-up per file costs more CPU
+        # than the fetching itself at hundreds of files a second.
+        with self.ready:
+            self.release_upto = index + 1
+            wake, self.loop_blocked = self.loop_blocked, False
+        if wake:
+            self._call_on_loop(self._wake)
 
     def close(self) -> None:
         if self.main is not None:
@@ -337,11 +348,13 @@ class _Fetcher:
         assert self.changed is not None
         self.changed.set()
 
-    def _on_release(self, index: int) -> None:
-        self.buffered -= self.held.pop(index, 0)
-        self.data_held -= self.received.pop(index, 0)
-        self.released = index + 1
-        self._wake()
+    def _apply_releases(self) -> None:
+        with self.ready:
+            upto = self.release_upto
+        for index in range(self.released, upto):
+            self.buffered -= self.held.pop(index, 0)
+            self.data_held -= self.received.pop(index, 0)
+        self.released = max(self.released, upto)
 
     def _estimate(self, index: int) -> int:
         known = self.sizes.get(self.urls[index])
@@ -361,9 +374,15 @@ class _Fetcher:
         self.stats.peak_bytes_buffered = max(self.stats.peak_bytes_buffered, self.buffered)
 
     async def _wait_for_change(self) -> None:
+        """Wait until a request ends or the consumer releases files (then applied)."""
         assert self.changed is not None
-        self.changed.clear()
-        await self.changed.wait()
+        with self.ready:
+            released_meanwhile = self.release_upto > self.released
+            self.loop_blocked = not released_meanwhile
+        if not released_meanwhile:
+            self.changed.clear()
+            await self.changed.wait()
+        self._apply_releases()
 
     async def _run(self) -> None:
         options = self.options
@@ -474,18 +493,19 @@ class _Fetcher:
         if kind == "http":
             return await self._read_http(index, fs, url)
         if kind == "async":
-            return bytes(await asyncio.wait_for(fs._cat_file(fs._strip_protocol(url)), timeout))
+            data = await _limited(fs._cat_file(fs._strip_protocol(url)), timeout)
+            return bytes(data)
         if self.pool is None:
             self.pool = ThreadPoolExecutor(min(SYNC_THREADS, self.options.concurrency), "segstats-read")
         loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(loop.run_in_executor(self.pool, _read_sync, fs, url), timeout)
+        return bytes(await _limited(loop.run_in_executor(self.pool, _read_sync, fs, url), timeout))
 
     async def _read_http(self, index: int, fs: Any, url: str) -> bytes:
         """GET with the size checked against the budget before the body is read."""
         timeout = self.options.timeout
         session = await fs.set_session()
         target = fs.encode_url(url) if hasattr(fs, "encode_url") else url
-        response = await asyncio.wait_for(session.get(target, **fs.kwargs), timeout)
+        response = await _limited(session.get(target, **fs.kwargs), timeout)
         try:
             if response.status == 404:
                 raise FileNotFoundError(url)
@@ -495,7 +515,7 @@ class _Fetcher:
                 while not self._fits(index, size, self.held.get(index, 0)):
                     await self._wait_for_change()
                 self._account(index, size)
-            return bytes(await asyncio.wait_for(response.read(), timeout))
+            return bytes(await _limited(response.read(), timeout))
         finally:
             response.release()
 
@@ -514,6 +534,16 @@ class _Fetcher:
                             await asyncio.wait_for(outcome, 5)
                     except Exception:  # closing is best effort: the loop goes away anyway
                         pass
+
+
+async def _limited(awaitable: Any, seconds: float | None) -> Any:
+    """``await awaitable``, raising TimeoutError after ``seconds`` (None: no limit)."""
+    if seconds is None:
+        return await awaitable
+    if sys.version_info >= (3, 11):  # a timer on this task: no extra task per await (wait_for's cost)
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
 
 
 class _HttpClientFactory:

@@ -71,6 +71,8 @@ MAX_BACKOFF = 10.0
 DEFAULT_TIMEOUT = 60.0
 # Threads for filesystems without an async implementation (local disks, memory).
 SYNC_THREADS = 8
+# Seconds close() waits for the loop thread to end after cancelling it.
+CLOSE_TIMEOUT = 10.0
 # Files launched beyond the consumer's position, whatever their size (bounds tiny files too).
 AHEAD_PER_REQUEST = 4
 # HTTP statuses worth retrying: timeouts, rate limits, and the server's own errors (5xx).
@@ -312,9 +314,11 @@ class _Fetcher:
     def close(self) -> None:
         if self.main is not None:
             self._call_on_loop(self.main.cancel)
-        self.thread.join()
+        # Cancelled requests end at once; only a blocking read stuck in the thread pool (a hung
+        # network mount) can outlast this, and then it is left to its daemon thread.
+        self.thread.join(CLOSE_TIMEOUT)
         if self.pool is not None:  # local reads end quickly; queued ones are dropped
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.shutdown(wait=not self.thread.is_alive(), cancel_futures=True)
 
     def _call_on_loop(self, function: Any, *args: Any) -> None:
         loop = self.loop

@@ -5,9 +5,10 @@ VOC-size masks (512x512 P, from make_masks.py) are served over loopback HTTP by
 after a fixed delay (an object store's latency). Each measurement is a fresh
 child process that fetches every file once with ``fetch_many`` (fetch only, no
 counting) and reports images/s and its peak RSS; the median of ``--repeat`` runs
-is shown. Baselines in the same run: the same child reading the files from the
-local disk (peak RSS reference), and one request at a time (the scan before
-issue 15) on a subset.
+is shown, with the CPU time per image of the client and of the server (less
+sensitive than images/s to other load on the machine). Baselines in the same
+run: the same child reading the files from the local disk (peak RSS reference),
+and one request at a time (the scan before issue 15) on a subset.
 
 Usage: ``python benchmarks/bench_remote.py [--images 1500] [--repeat 3]
 [--latencies 0,10,50,100] [--concurrency 8,32,64,128]``. Prints a Markdown table.
@@ -53,7 +54,11 @@ def child(args: argparse.Namespace) -> None:
         urls = handle.read().split()
     stats = FetchStats()
     nbytes, errors = 0, 0
-    start = time.perf_counter()
+    if args.mode != "local":
+        # A scan lists the files with fsspec's HTTP filesystem first, which imports these:
+        # their import is the listing's cost, not the fetching's.
+        import fsspec.implementations.http  # noqa: F401
+    cpu_start, start = time.process_time(), time.perf_counter()
     if args.mode == "local":
         for path in urls:
             with open(path, "rb") as handle:
@@ -70,11 +75,12 @@ def child(args: argparse.Namespace) -> None:
                 nbytes += len(data)
             else:
                 errors += 1
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     peak_kib = peak_rss_kib()
     result = {
         "images_per_s": len(urls) / elapsed,
         "seconds": elapsed,
+        "cpu_ms_per_image": 1000 * cpu / len(urls),
         "bytes": nbytes,
         "errors": errors,
         "peak_rss_mb": peak_kib / 1024,
@@ -84,7 +90,19 @@ def child(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def run_child(mode: str, urls: list[str], concurrency: int, scratch: str) -> dict[str, float]:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+def run_child(
+    mode: str, urls: list[str], concurrency: int, scratch: str, server_pid: int = 0
+) -> dict[str, float]:
     list_path = os.path.join(scratch, "urls.txt")
     with open(list_path, "w") as handle:
         handle.write("\n".join(urls))
@@ -98,8 +116,11 @@ def run_child(mode: str, urls: list[str], concurrency: int, scratch: str) -> dic
         "--concurrency",
         str(concurrency),
     ]
+    server_cpu = process_cpu_seconds(server_pid) if server_pid else 0.0
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    if server_pid:
+        result["server_cpu_ms_per_image"] = 1000 * (process_cpu_seconds(server_pid) - server_cpu) / len(urls)
     if result["errors"]:
         raise SystemExit(f"{mode} c={concurrency}: {result['errors']} files failed")
     return result
@@ -168,24 +189,34 @@ def main() -> None:
         f"\nlocal read (reference): {median_of(local, 'images_per_s'):.0f} images/s, "
         f"peak RSS {median_of(local, 'peak_rss_mb'):.1f} MB\n"
     )
-    print("| latency (ms) | in flight | images/s | MB/s | peak RSS (MB) | RSS - local (MB) |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| latency (ms) | in flight | images/s | MB/s | client CPU ms/image | server CPU ms/image "
+        "| peak RSS (MB) | RSS - local (MB) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for latency in latencies:
         server = Server(folder, latency)
         try:
             urls = [f"{server.url}/{n}" for n in names]
             rows: list[tuple[str, list[dict[str, float]]]] = []
             if not args.no_serial:
-                serial = [run_child("serial", urls[:SERIAL_IMAGES], 1, scratch) for _ in range(args.repeat)]
+                serial = [
+                    run_child("serial", urls[:SERIAL_IMAGES], 1, scratch, server.process.pid)
+                    for _ in range(args.repeat)
+                ]
                 rows.append((f"1 (serial, {SERIAL_IMAGES} files)", serial))
             for level in levels:
-                runs = [run_child("fetch", urls, level, scratch) for _ in range(args.repeat)]
+                runs = [
+                    run_child("fetch", urls, level, scratch, server.process.pid) for _ in range(args.repeat)
+                ]
                 rows.append((str(level), runs))
             for label, runs in rows:
                 rate = median_of(runs, "images_per_s")
                 rss = median_of(runs, "peak_rss_mb")
                 print(
                     f"| {latency:g} | {label} | {rate:.0f} | {rate * total_mb / len(names):.1f} "
+                    f"| {median_of(runs, 'cpu_ms_per_image'):.2f} "
+                    f"| {median_of(runs, 'server_cpu_ms_per_image'):.2f} "
                     f"| {rss:.1f} | {rss - median_of(local, 'peak_rss_mb'):+.1f} |",
                     flush=True,
                 )

@@ -99,7 +99,7 @@ def test_local_and_memory_urls_mixed_with_http(tmp_path):
 @pytest.mark.parametrize("concurrency", [16, 110])  # 110: above aiohttp's default pool of 100
 def test_server_sees_the_configured_number_of_requests_at_once(concurrency):
     files = make_files(concurrency + 30, low=10, high=50)
-    with serve_files(files, delay=0.4) as (base, server):
+    with serve_files(files, delay=1.0) as (base, server):  # long enough to open them all, even busy
         urls = [f"{base}/{name}" for name in files]
         got = list(fetch_many(urls, FetchOptions(concurrency=concurrency, **FAST)))
     assert [d for _, d in got] == list(files.values())
@@ -154,7 +154,7 @@ def test_unknown_sizes_are_checked_from_content_length_before_the_body_is_read()
             tracemalloc.stop()
     assert count == 40
     assert stats.peak_bytes_held <= cap
-    assert peak < 3 * cap, peak
+    assert peak < 3 * cap, peak  # reading all 10 MB before consuming: over 10 * cap
 
 
 def test_a_file_larger_than_the_budget_is_still_fetched_alone():
@@ -239,12 +239,12 @@ def test_a_stalled_answer_times_out_and_is_retried():
         elapsed = time.monotonic() - start
     assert isinstance(error, FetchError)
     assert str(error) == f"{base}/slow: no answer within 0.2 s (after 2 attempts)"
-    assert server.attempts["slow"] == 2 and elapsed < 0.9
+    assert server.attempts["slow"] == 2 and elapsed < 1.8  # two full answers would take 2 s
 
 
 def test_closing_early_cancels_pending_requests_and_leaves_no_thread():
     files = make_files(400, low=10, high=20)
-    with serve_files(files, delay=0.2) as (base, server):
+    with serve_files(files, delay=1.0) as (base, server):
         generator = fetch_many([f"{base}/{n}" for n in files], FetchOptions(concurrency=8, **FAST))
         for _ in range(3):
             next(generator)
@@ -252,10 +252,10 @@ def test_closing_early_cancels_pending_requests_and_leaves_no_thread():
         generator.close()
         closing = time.monotonic() - start
         seen = sum(server.attempts.values())
-        time.sleep(0.5)  # 2.5 delays: a fetcher still running would have sent ~20 more
+        time.sleep(1.2)  # a fetcher still running would have its answers and have sent more
         assert sum(server.attempts.values()) == seen
     assert seen < 40
-    assert closing < 0.5
+    assert closing < 0.6  # cancelled: waiting for the requests in flight would take ~1 s
     assert fetch_threads() == []
 
 

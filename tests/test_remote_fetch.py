@@ -366,3 +366,12 @@ def test_transient_classification():
     assert is_transient(ConnectionResetError()) and is_transient(TimeoutError())
     assert is_transient(aiohttp.ServerDisconnectedError()) and is_transient(aiohttp.ClientPayloadError())
     assert not is_transient(FileNotFoundError()) and not is_transient(ValueError())
+
+
+def test_options_read_os_environ_by_default(monkeypatch):
+    monkeypatch.setenv("SEGSTATS_FETCH_CONCURRENCY", "7")
+    monkeypatch.setenv("SEGSTATS_FETCH_MAX_BYTES", "3M")
+    options = FetchOptions.from_env()
+    assert (options.concurrency, options.max_bytes_in_flight) == (7, 3 * 2**20)
+    with serve_files({"a": b"abc"}) as (base, _):
+        assert list(fetch_many([f"{base}/a"])) == [(f"{base}/a", b"abc")]  # options=None: from_env

@@ -21,6 +21,7 @@ from segstats.errors import SegstatsError, UsageError, display_path
 from segstats.histogram import LabelSpec
 from segstats.labels import check_targets, colour_table, value_map_from
 from segstats.reduce import ProgressCallback, reduce_files
+from segstats.remote import is_remote
 from segstats.shard import parse_shard, select_shard
 from segstats.stats import DatasetStats, file_list_digest, ordered_counts
 
@@ -70,6 +71,24 @@ def plan_files(
     return FilePlan(select_shard(found, *shard_of), len(found), shard_of)
 
 
+def fetch_options(fetch: Mapping[str, Any] | None) -> Any:
+    """The :class:`~segstats.sources.remote_fetch.FetchOptions` of a scan (options, then environment)."""
+    from segstats.sources.fetch_options import parse_size
+    from segstats.sources.remote_fetch import FetchOptions
+
+    given = dict(fetch or {})
+    unknown = sorted(set(given) - {"concurrency", "max_bytes_in_flight", "retries", "timeout"})
+    if unknown:
+        raise UsageError(f"unknown fetch option(s) {', '.join(unknown)}")
+    try:
+        size = given.get("max_bytes_in_flight")
+        if isinstance(size, str):
+            given["max_bytes_in_flight"] = parse_size(size)
+        return FetchOptions.from_env(**{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise UsageError(f"fetch options: {exc}") from None
+
+
 def scan(
     paths: PathsArg | FilePlan,
     num_classes: int | None = None,
@@ -88,6 +107,7 @@ def scan(
     backend: str = "local",
     scheduler: str | None = None,
     shard: str | tuple[int, int] | None = None,
+    fetch: Mapping[str, Any] | None = None,
 ) -> DatasetStats:
     """Count every class in the label images under ``paths``, exactly.
 
@@ -113,6 +133,9 @@ def scan(
             unmapped colours are unknown. Colour ids then go through ``value_map``.
         grey_rgb: read RGB/RGBA masks whose bands are all equal as grey (R = G = B is
             the value); a pixel whose bands differ is an error naming it.
+        fetch: remote files: ``concurrency`` (requests in flight per worker),
+            ``max_bytes_in_flight`` (an int or "64M"), ``retries``; unset ones come
+            from ``SEGSTATS_FETCH_*`` or the defaults (``segstats.sources.remote_fetch``).
         backend: "local" (this machine; ``jobs`` threads) or "dask" (a Dask
             cluster through joblib's Dask backend; see ``segstats.cluster``).
         scheduler: Dask scheduler address, e.g. ``tcp://host:8786`` (backend
@@ -169,6 +192,7 @@ def scan(
         progress=progress,
         backend=backend,
         scheduler=scheduler,
+        fetch_options=fetch_options(fetch) if any(is_remote(p) for p in label_files) else None,
     )
     if num_classes is None:
         seen = np.flatnonzero(totals.pixel_counts)

@@ -156,6 +156,32 @@ ShardOpt = Annotated[
         "--shard", help="Read only shard I of N (I/N, 0 <= I < N): files I, I+N, I+2N... of the sorted list."
     ),
 ]
+FetchConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--fetch-concurrency",
+        help="Remote files: requests in flight per worker (default 64; $SEGSTATS_FETCH_CONCURRENCY).",
+        show_default=False,
+    ),
+]
+FetchMaxBytesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fetch-max-bytes",
+        help="Remote files: bytes fetched and not yet counted, per worker (default 64M; "
+        "$SEGSTATS_FETCH_MAX_BYTES).",
+        show_default=False,
+    ),
+]
+FetchRetriesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--fetch-retries",
+        help="Remote files: retries of a transient error (HTTP 5xx, reset, timeout), with backoff "
+        "(default 3; $SEGSTATS_FETCH_RETRIES).",
+        show_default=False,
+    ),
+]
 SkipStrictOpt = Annotated[
     bool, typer.Option("--strict", help="With --skip-errors: exit 1 when any file was skipped.")
 ]
@@ -217,16 +243,27 @@ class ReadArgs(OptionGroup):
     backend: BackendOpt = "local"
     scheduler: SchedulerOpt = None
     shard: ShardOpt = None
+    fetch_concurrency: FetchConcurrencyOpt = None
+    fetch_max_bytes: FetchMaxBytesOpt = None
+    fetch_retries: FetchRetriesOpt = None
 
     def scan_keywords(self) -> dict[str, Any]:
         """``segstats.scan`` keywords (the shard goes to ``plan_files``)."""
-        return {
+        keywords: dict[str, Any] = {
             "jobs": self.jobs,
             "skip_errors": self.skip_errors,
             "decoder": self.decoder,
             "backend": self.backend,
             "scheduler": self.scheduler,
         }
+        fetch = (self.fetch_concurrency, self.fetch_max_bytes, self.fetch_retries)
+        if any(value is not None for value in fetch):
+            keywords["fetch"] = {
+                "concurrency": self.fetch_concurrency,
+                "max_bytes_in_flight": self.fetch_max_bytes,
+                "retries": self.fetch_retries,
+            }
+        return keywords
 
 
 def _group_of(annotation: object) -> type[OptionGroup] | None:

@@ -8,7 +8,7 @@ sharding and option checks live here only.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,7 @@ from segstats.discover import discover
 from segstats.errors import SegstatsError, UsageError, display_path
 from segstats.histogram import LabelSpec
 from segstats.labels import check_targets, colour_table, value_map_from
-from segstats.reduce import ProgressCallback, reduce_files
+from segstats.reduce import FileCounts, ProgressCallback, reduce_files
 from segstats.remote import is_remote
 from segstats.shard import parse_shard, select_shard
 from segstats.stats import DatasetStats, file_list_digest, ordered_counts
@@ -108,6 +108,7 @@ def scan(
     scheduler: str | None = None,
     shard: str | tuple[int, int] | None = None,
     fetch: Mapping[str, Any] | None = None,
+    on_rows: Callable[[list[FileCounts]], None] | None = None,
 ) -> DatasetStats:
     """Count every class in the label images under ``paths``, exactly.
 
@@ -136,6 +137,9 @@ def scan(
         fetch: remote files: ``concurrency`` (requests in flight per worker),
             ``max_bytes_in_flight`` (an int or "64M"), ``retries``; unset ones come
             from ``SEGSTATS_FETCH_*`` or the defaults (``segstats.sources.remote_fetch``).
+        on_rows: called with the per-image counts (:class:`segstats.reduce.FileCounts`)
+            of the files read, a chunk at a time, in sorted path order (files skipped
+            with ``skip_errors`` have none); the per-image table is written from it.
         backend: "local" (this machine; ``jobs`` threads) or "dask" (a Dask
             cluster through joblib's Dask backend; see ``segstats.cluster``).
         scheduler: Dask scheduler address, e.g. ``tcp://host:8786`` (backend
@@ -193,6 +197,7 @@ def scan(
         backend=backend,
         scheduler=scheduler,
         fetch_options=fetch_options(fetch) if any(is_remote(p) for p in label_files) else None,
+        on_rows=on_rows,
     )
     if num_classes is None:
         seen = np.flatnonzero(totals.pixel_counts)

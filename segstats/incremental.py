@@ -92,9 +92,10 @@ def _time_ns(value: Any) -> int | None:
         except ValueError:
             return None
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:  # naive stamps from object stores are UTC
-            value = value.replace(tzinfo=dt.timezone.utc)
-        delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        stamp: dt.datetime = value
+        if stamp.tzinfo is None:  # naive stamps from object stores are UTC
+            stamp = stamp.replace(tzinfo=dt.timezone.utc)
+        delta = stamp - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
         return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
     return None
 

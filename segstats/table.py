@@ -245,10 +245,14 @@ def table_format_for(path: str | os.PathLike[str]) -> TableFormat:
     for fmt in TABLE_FORMATS.values():
         if suffix in fmt.suffixes:
             if fmt.requires is not None and importlib.util.find_spec(fmt.requires) is None:
-                raise UsageError(f"{name}: writing .{fmt.name} tables needs {fmt.requires}: {fmt.install_hint}")
+                raise UsageError(
+                    f"{name}: writing .{fmt.name} tables needs {fmt.requires}: {fmt.install_hint}"
+                )
             return fmt
     known = ", ".join(s for f in TABLE_FORMATS.values() for s in f.suffixes)
-    raise UsageError(f"{name}: cannot tell the table format from the suffix {suffix or '(none)'!r}; use {known}")
+    raise UsageError(
+        f"{name}: cannot tell the table format from the suffix {suffix or '(none)'!r}; use {known}"
+    )
 
 
 # --------------------------------------------------------------------------- jsonl
@@ -387,7 +391,9 @@ class _CsvSink:
 def class_columns(header: list[str], source: str) -> int:
     """K from a csv/parquet header; checks the leading and class columns (BadInputError)."""
     if header[: len(LEADING_FIELDS)] != list(LEADING_FIELDS):
-        raise BadInputError(source, f"not a per-image table: the header must start with {','.join(LEADING_FIELDS)}")
+        raise BadInputError(
+            source, f"not a per-image table: the header must start with {','.join(LEADING_FIELDS)}"
+        )
     k = 0
     for name in header[len(LEADING_FIELDS) :]:
         if name != str(k):
@@ -539,7 +545,9 @@ class TableWriter:
             row = dataclasses.replace(row, label_options=self.label_options)
         shown = display_path(row.path)
         if self._last_path is not None and shown <= self._last_path:
-            raise ValueError(f"rows must come in strictly increasing path order: {shown} after {self._last_path}")
+            raise ValueError(
+                f"rows must come in strictly increasing path order: {shown} after {self._last_path}"
+            )
         if row.class_ids.size:
             top = int(row.class_ids[-1]) + 1
             if self._sink is not None and self.num_classes is not None and top > self.num_classes:

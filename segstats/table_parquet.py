@@ -123,7 +123,10 @@ class _ParquetCodec:
                         raise ValueError("negative class pixels")
                     ids = np.flatnonzero(dense[i]).astype(np.int64)
                     yield ImageRow(
-                        *(columns[name][i] for name in LEADING_FIELDS),
+                        path=columns["path"][i],
+                        width=columns["width"][i],
+                        height=columns["height"][i],
+                        ignored_pixels=columns["ignored_pixels"][i],
                         class_ids=ids,
                         class_pixels=dense[i, ids],
                         **{name: columns[name][i] for name in extras},

@@ -36,7 +36,8 @@ import numpy as np
 import numpy.typing as npt
 
 from segstats.errors import BadInputError, SegstatsError, UsageError
-from segstats.table import ImageRow, read_table
+from segstats.table.rows import ImageRow
+from segstats.table.writer import read_table
 from segstats.writers import atomic_output, weights_json_list
 
 FloatArray = npt.NDArray[np.float64]

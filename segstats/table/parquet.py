@@ -16,7 +16,8 @@ from typing import IO, Any
 import numpy as np
 
 from segstats.errors import BadInputError, display_path
-from segstats.table import EXTRA_FIELDS, INT_EXTRA_FIELDS, LEADING_FIELDS, ImageRow, RowSink, class_columns
+from segstats.table.formats import RowSink, class_columns
+from segstats.table.rows import EXTRA_FIELDS, INT_EXTRA_FIELDS, LEADING_FIELDS, ImageRow
 
 # Rows per record batch (and row group): bounded memory, few enough groups for fast reads.
 BATCH_ROWS = 65536

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segstats.errors import BadInputError, display_path
-from segstats.table import ImageRow
+from segstats.table.rows import ImageRow
 
 # fsspec info keys holding a modification time, most specific first.
 MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")

@@ -21,11 +21,16 @@ from segstats.table.rows import EXTRA_FIELDS, INT_EXTRA_FIELDS, LEADING_FIELDS, 
 
 # ------------------------------------------------------------------ format registry
 class RowSink(Protocol):
-    """Encodes rows into an open binary file; ``finish`` flushes what it buffers."""
+    """Encodes rows into an open binary file; ``finish`` flushes what it buffers.
+
+    ``discard`` lets go of the file without writing more (the table is abandoned).
+    """
 
     def write(self, row: ImageRow) -> None: ...
 
     def finish(self) -> None: ...
+
+    def discard(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,10 @@ class _JsonlSink:
         self._text.flush()
         self._text.detach()
 
+    def discard(self) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self._text.detach()  # so that collecting the wrapper never touches the file
+
 
 def read_jsonl_lines(lines: Iterable[str], source: str) -> Iterator[ImageRow]:
     for number, line in enumerate(lines, start=1):
@@ -216,6 +225,10 @@ class _CsvSink:
     def finish(self) -> None:
         self._text.flush()
         self._text.detach()
+
+    def discard(self) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            self._text.detach()  # so that collecting the wrapper never touches the file
 
 
 def class_columns(header: list[str], source: str) -> int:

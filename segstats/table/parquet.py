@@ -10,6 +10,7 @@ iterates over record batches.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -91,6 +92,11 @@ class _ParquetSink:
     def finish(self) -> None:
         self._flush()
         self._writer.close()
+
+    def discard(self) -> None:
+        # Close now, while the temporary file is open: pyarrow would close it at collection.
+        with contextlib.suppress(Exception):
+            self._writer.close()
 
 
 class _ParquetCodec:

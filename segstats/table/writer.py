@@ -141,6 +141,9 @@ class TableWriter:
             self._stage_text = self._stage = None
 
     def _abandon(self, exc: BaseException) -> None:
+        if self._sink is not None:
+            sink, self._sink = self._sink, None
+            sink.discard()
         self._close_stage()
         if self._output is not None:
             output, self._output = self._output, None

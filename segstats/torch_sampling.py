@@ -71,6 +71,7 @@ def aligned_weights(
             key, a dataset path is listed twice or is not in the file.
         BadInputError: the file cannot be read.
     """
+    key = _key_function(match)
     name = os.fspath(weights_file)
     paths, weights = read_sampling(name)
     if paths is None:
@@ -78,7 +79,6 @@ def aligned_weights(
             f"{name}: a .npy/.pt weights file holds no paths, so it cannot be matched to a dataset; "
             "write .json or .csv with segstats sample --output"
         )
-    key = _key_function(match)
     by_key: dict[str, int] = {}
     for index, path in enumerate(paths):
         k = key(path)

@@ -15,7 +15,7 @@ from typing import IO, Any, Protocol
 
 import numpy as np
 
-from segstats.errors import BadInputError, UsageError, display_path
+from segstats.errors import BadInputError, UsageError
 from segstats.table.rows import EXTRA_FIELDS, INT_EXTRA_FIELDS, LEADING_FIELDS, ImageRow
 
 
@@ -94,13 +94,13 @@ def table_format_for(path: str | os.PathLike[str]) -> TableFormat:
 def row_to_json(row: ImageRow) -> str:
     """One jsonl line (without the newline): the contract's fields, then the known extras."""
     record: dict[str, Any] = {
-        "path": display_path(row.path),
+        "path": row.shown_path,
         "width": int(row.width),
         "height": int(row.height),
         "ignored_pixels": int(row.ignored_pixels),
         "counts": {str(c): n for c, n in zip(row.class_ids.tolist(), row.class_pixels.tolist(), strict=True)},
     }
-    for name, value in row.extras().items():
+    for name, value in zip(EXTRA_FIELDS, row.extras(), strict=True):
         if value is not None:
             record[name] = value
     return json.dumps(record, ensure_ascii=False)
@@ -217,10 +217,8 @@ class _CsvSink:
             if c >= self._k:
                 raise ValueError(f"{row.path}: class {c} is outside the table's 0..{self._k - 1}")
             cells[c] = n
-        extras = ["" if v is None else v for v in row.extras().values()]
-        self._csv.writerow(
-            [display_path(row.path), row.width, row.height, row.ignored_pixels, *cells, *extras]
-        )
+        extras = ["" if v is None else v for v in row.extras()]
+        self._csv.writerow([row.shown_path, row.width, row.height, row.ignored_pixels, *cells, *extras])
 
     def finish(self) -> None:
         self._text.flush()

@@ -33,8 +33,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from segstats.errors import BadInputError, display_path
-from segstats.table.rows import ImageRow
+from segstats.errors import BadInputError
+from segstats.table.rows import ImageRow, shown_path
 
 # fsspec info keys holding a modification time, most specific first.
 MTIME_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
@@ -180,7 +180,7 @@ def plan_incremental(
     """
     wanted: dict[str, tuple[str, Fingerprint | None]] = {}
     for path, fingerprint in current:
-        wanted[display_path(path)] = (path, fingerprint)
+        wanted[shown_path(path)] = (path, fingerprint)
     plan = IncrementalPlan()
     seen_old: set[str] = set()
     last: str | None = None
@@ -222,8 +222,8 @@ def merged_rows(*sorted_rows: Iterable[ImageRow]) -> Iterator[ImageRow]:
         ValueError: a path that comes twice (in one stream or in two).
     """
     last: str | None = None
-    for row in heapq.merge(*sorted_rows, key=lambda r: display_path(r.path)):
-        shown = display_path(row.path)
+    for row in heapq.merge(*sorted_rows, key=lambda r: shown_path(r.path)):
+        shown = shown_path(row.path)
         if last is not None and shown <= last:
             raise ValueError(f"rows out of order or duplicated: {shown} after {last}")
         last = shown

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from segstats.errors import BadInputError, display_path
+from segstats.errors import BadInputError
 from segstats.table.formats import RowSink, class_columns
 from segstats.table.rows import EXTRA_FIELDS, INT_EXTRA_FIELDS, LEADING_FIELDS, ImageRow
 
@@ -63,11 +63,11 @@ class _ParquetSink:
         if row.class_ids.size and int(row.class_ids[-1]) >= self._k:
             raise ValueError(f"{row.path}: class {int(row.class_ids[-1])} is outside 0..{self._k - 1}")
         columns = self._columns
-        columns["path"].append(display_path(row.path))
+        columns["path"].append(row.shown_path)
         columns["width"].append(int(row.width))
         columns["height"].append(int(row.height))
         columns["ignored_pixels"].append(int(row.ignored_pixels))
-        for name, value in row.extras().items():
+        for name, value in zip(EXTRA_FIELDS, row.extras(), strict=True):
             columns[name].append(value)
         self._dense[self._rows, row.class_ids] = row.class_pixels
         self._rows += 1

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from segstats.errors import display_path
 
 IntArray = npt.NDArray[np.int64]
 
@@ -55,15 +58,18 @@ class ImageRow:
                 f"class_ids and class_pixels must be 1-D of one length, got shapes {ids.shape} "
                 f"and {pixels.shape}"
             )
-        if ids.size and (ids[0] < 0 or (ids.size > 1 and not (ids[1:] > ids[:-1]).all())):
-            raise ValueError(f"class_ids must be non-negative and strictly increasing, got {ids.tolist()}")
-        if ids.size and pixels.min() <= 0:
-            raise ValueError(f"class_pixels must be positive, got {pixels.tolist()}")
+        # Checked on Python lists: a row holds a handful of classes, where one numpy call
+        # costs more than the whole loop (this runs once per image of a scan).
+        id_list, pixel_list = ids.tolist(), pixels.tolist()
+        if id_list and (id_list[0] < 0 or any(a >= b for a, b in itertools.pairwise(id_list))):
+            raise ValueError(f"class_ids must be non-negative and strictly increasing, got {id_list}")
+        if pixel_list and min(pixel_list) <= 0:
+            raise ValueError(f"class_pixels must be positive, got {pixel_list}")
         for name in ("width", "height", "ignored_pixels"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        labelled = int(pixels.sum())
+        labelled = sum(pixel_list)
         if labelled + int(self.ignored_pixels) > int(self.width) * int(self.height):
             raise ValueError(
                 f"{labelled} class pixels + {self.ignored_pixels} ignored pixels exceed "
@@ -99,8 +105,19 @@ class ImageRow:
 
     __hash__ = None  # type: ignore[assignment]  # mutable numpy fields: not hashable
 
-    def extras(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in EXTRA_FIELDS}
+    def extras(self) -> tuple[int | None, int | None, str | None, str | None]:
+        """The values of :data:`EXTRA_FIELDS`, in that order."""
+        return (self.size, self.mtime_ns, self.etag, self.label_options)
+
+    @property
+    def shown_path(self) -> str:
+        """``path`` as stored in the table: as messages show it (``display_path``)."""
+        return shown_path(self.path)
+
+
+def shown_path(path: str) -> str:
+    """``display_path(path)``, skipping the work for plain ASCII names (nearly all of them)."""
+    return path if path.isascii() else display_path(path)
 
 
 class CountsLike(Protocol):

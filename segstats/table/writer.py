@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import IO
 
-from segstats.errors import BadInputError, display_path
+from segstats.errors import BadInputError
 from segstats.table.formats import TABLE_FORMATS, RowSink, read_jsonl_lines, row_to_json, table_format_for
 from segstats.table.rows import ImageRow
 from segstats.writers import atomic_output
@@ -100,7 +100,7 @@ class TableWriter:
         """Add ``row`` (stamped with the writer's ``label_options`` when it has them)."""
         if self.label_options is not None and row.label_options != self.label_options:
             row = dataclasses.replace(row, label_options=self.label_options)
-        shown = display_path(row.path)
+        shown = row.shown_path
         if self._last_path is not None and shown <= self._last_path:
             raise ValueError(
                 f"rows must come in strictly increasing path order: {shown} after {self._last_path}"

@@ -53,7 +53,8 @@ path = None
 if case in ("jsonl", "csv", "csv-staged", "parquet"):
     suffix = "csv" if case.startswith("csv") else case
     path = os.path.join(folder, f"rows.{{suffix}}")
-    with TableWriter(path, None if case == "csv-staged" else classes, label_options="0123456789abcdef") as table:
+    k = None if case == "csv-staged" else classes
+    with TableWriter(path, k, label_options="0123456789abcdef") as table:
         for row in generate():
             table.write(row)
 elif case == "read-jsonl":

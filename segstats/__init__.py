@@ -21,6 +21,7 @@ from segstats.errors import BadInputError, NoFilesError, SegstatsError, UsageErr
 
 if TYPE_CHECKING:
     from segstats.api import scan
+    from segstats.sampling import sampling_weights
     from segstats.stats import DatasetStats, merge_stats
     from segstats.weights import METHODS, compute_weights
 
@@ -31,6 +32,7 @@ _LAZY = {
     "merge_stats": "segstats.stats",
     "METHODS": "segstats.weights",
     "compute_weights": "segstats.weights",
+    "sampling_weights": "segstats.sampling",
 }
 
 __all__ = [
@@ -44,6 +46,7 @@ __all__ = [
     "compute_weights",
     "discover",
     "merge_stats",
+    "sampling_weights",
     "scan",
 ]
 

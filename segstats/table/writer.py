@@ -53,6 +53,8 @@ class TableWriter:
 
     ``num_classes`` may be set (or raised) any time before the block ends; csv and
     parquet tables need it, and default to the largest class id written plus one.
+    ``label_options`` (:func:`segstats.table.label_options_key`) is stamped on every
+    row; ``fmt`` overrides the format the suffix chooses.
     Rows must come in strictly increasing path order (the contract's order; this
     also refuses a path written twice). On an exception inside the block, the
     temporary file is removed and an existing table at ``path`` is left as it was.

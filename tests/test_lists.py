@@ -6,6 +6,8 @@ import io
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from segstats.errors import BadInputError, UsageError
 from segstats.sources.lists import read_file_list, read_list_entries
@@ -153,3 +155,34 @@ def test_remote_entries_are_joined_not_checked(tmp_path):
     ]
     listing.write_text("s3://other/c.png\nd.png\n")
     assert read_file_list(str(listing), root="gs://b/x") == ["s3://other/c.png", "gs://b/x/d.png"]
+
+
+entry_names = st.text(alphabet="abcXYZ019_-.", min_size=1, max_size=6).filter(lambda s: s not in (".", ".."))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(
+        st.one_of(
+            entry_names.map(lambda s: ("entry", s)),
+            st.sampled_from(["", "   ", "\t"]).map(lambda s: ("blank", s)),
+            st.text(alphabet="abc #", max_size=5).map(lambda s: ("comment", "#" + s)),
+        ),
+        max_size=20,
+    ),
+    crlf=st.booleans(),
+)
+def test_generated_lists(tmp_path_factory, lines, crlf):
+    folder = tmp_path_factory.mktemp("gen")
+    text = ("\r\n" if crlf else "\n").join(value for _, value in lines)
+    names = [value for kind, value in lines if kind == "entry"]
+    listing = folder / "list.txt"
+    listing.write_text(text, newline="")
+    if len(set(names)) != len(names):
+        with pytest.raises(BadInputError, match="list"):
+            read_list_entries(str(listing), root="r", template="{}.png")
+        return
+    entries = read_list_entries(str(listing), root="r", template="{}.png")
+    expected_lines = [n for n, (kind, _) in enumerate(lines, start=1) if kind == "entry"]
+    assert [e.path for e in entries] == [os.path.join("r", f"{n}.png") for n in names]
+    assert [e.line for e in entries] == expected_lines

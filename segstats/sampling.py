@@ -27,6 +27,7 @@ import io
 import json
 import math
 import os
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -166,24 +167,26 @@ def compute_sampling(
     resolved = sampling_options(chosen, **options)
     m = resolved["min_pixels"]
     paths: list[str] = []
-    selected: list[npt.NDArray[np.int64]] = []  # the ids of C_i, one array per image
-    pixel_counts = np.zeros(0, dtype=np.int64)
+    # C_i of every image, flat (8 bytes an entry, no object per image), and its sizes.
+    ids_flat, sizes = array("q"), array("q")
+    totals: dict[int, int] = {}  # pixels of each class over the dataset, exact
     for row in _rows(table):
         paths.append(row.path)
-        if row.class_ids.size:
-            top = int(row.class_ids[-1]) + 1
-            if top > pixel_counts.size:
-                pixel_counts = np.concatenate(
-                    [pixel_counts, np.zeros(top - pixel_counts.size, dtype=np.int64)]
-                )
-            pixel_counts[row.class_ids] += row.class_pixels
-        selected.append(row.class_ids[row.class_pixels >= m])
+        kept = 0
+        for c, pixels in zip(row.class_ids.tolist(), row.class_pixels.tolist(), strict=True):
+            totals[c] = totals.get(c, 0) + pixels
+            if pixels >= m:
+                ids_flat.append(c)
+                kept += 1
+        sizes.append(kept)
     num_images = len(paths)
     if num_images == 0:
         return SamplingResult(chosen, resolved, paths, np.zeros(0))
-    sizes = np.array([ids.size for ids in selected], dtype=np.int64)
-    ids_all = np.concatenate(selected) if selected else np.zeros(0, dtype=np.int64)
-    image_of = np.repeat(np.arange(num_images), sizes)  # the image of each entry of ids_all
+    pixel_counts = np.zeros(max(totals, default=-1) + 1, dtype=np.int64)
+    for c, pixels in totals.items():
+        pixel_counts[c] = pixels
+    ids_all = np.frombuffer(ids_flat, dtype=np.int64) if ids_flat else np.zeros(0, dtype=np.int64)
+    image_of = np.repeat(np.arange(num_images), np.frombuffer(sizes, dtype=np.int64))
     n = np.bincount(ids_all, minlength=pixel_counts.size).astype(np.int64)
     present = n > 0
     weights: FloatArray

@@ -109,6 +109,7 @@ def scan(
     shard: str | tuple[int, int] | None = None,
     fetch: Mapping[str, Any] | None = None,
     on_rows: Callable[[list[FileCounts]], None] | None = None,
+    allow_empty: bool = False,
 ) -> DatasetStats:
     """Count every class in the label images under ``paths``, exactly.
 
@@ -140,6 +141,9 @@ def scan(
         on_rows: called with the per-image counts (:class:`segstats.reduce.FileCounts`)
             of the files read, a chunk at a time, in sorted path order (files skipped
             with ``skip_errors`` have none); the per-image table is written from it.
+        allow_empty: without ``num_classes``, return K = 0 (and no files: an empty
+            document) instead of refusing a scan that found no class pixel; for callers
+            that add other counts to it (incremental scans add the reused rows).
         backend: "local" (this machine; ``jobs`` threads) or "dask" (a Dask
             cluster through joblib's Dask backend; see ``segstats.cluster``).
         scheduler: Dask scheduler address, e.g. ``tcp://host:8786`` (backend
@@ -181,7 +185,7 @@ def scan(
     else:
         plan = plan_files(paths, files, shard)
     label_files = plan.files
-    if plan.shard is not None and not label_files and num_classes is None:
+    if plan.shard is not None and not label_files and num_classes is None and not allow_empty:
         raise UsageError(
             f"shard {plan.shard[0]}/{plan.shard[1]} holds no files; pass --num-classes so that "
             "an empty shard still gives a document to merge"
@@ -201,13 +205,13 @@ def scan(
     )
     if num_classes is None:
         seen = np.flatnonzero(totals.pixel_counts)
-        if seen.size == 0:
+        if seen.size == 0 and not allow_empty:
             if totals.num_images == 0:
                 raise SegstatsError("no label image could be read (every file was skipped)")
             raise SegstatsError(
                 "no class pixels found, so the number of classes cannot be inferred; pass --num-classes"
             )
-        num_classes = int(seen[-1]) + 1
+        num_classes = int(seen[-1]) + 1 if seen.size else 0
     k = num_classes
     if class_names is not None and len(class_names) != k:
         raise UsageError(f"{len(class_names)} class names given for {k} classes")

@@ -188,6 +188,23 @@ SkipStrictOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on errors (or set {DEBUG_ENV}=1).")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="The statistics document to write (.json).")]
+PerImageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--per-image",
+        help="Also write one row per label image to FILE (.jsonl, .csv, .parquet), streamed in "
+        "sorted path order.",
+        show_default=False,
+    ),
+]
+IncrementalOpt = Annotated[
+    bool,
+    typer.Option(
+        "--incremental",
+        help="With --per-image FILE: reuse FILE's rows of files whose size and mtime are unchanged "
+        "(same label options), read only new and changed files.",
+    ),
+]
 
 
 # ----------------------------------------------------------------- option groups
@@ -264,6 +281,24 @@ class ReadArgs(OptionGroup):
                 "retries": self.fetch_retries,
             }
         return keywords
+
+
+@dataclasses.dataclass(frozen=True)
+class TableArgs(OptionGroup):
+    """The per-image table: ``--per-image FILE`` and ``--incremental``."""
+
+    per_image: PerImageOpt = None
+    incremental: IncrementalOpt = False
+
+    def check(self) -> None:
+        """Refuse --incremental without a table, an unknown suffix, a missing pyarrow (before reading)."""
+        from segstats.errors import UsageError
+        from segstats.table import table_format_for
+
+        if self.incremental and self.per_image is None:
+            raise UsageError("--incremental needs --per-image FILE (the table whose rows it reuses)")
+        if self.per_image is not None:
+            table_format_for(self.per_image)
 
 
 def _group_of(annotation: object) -> type[OptionGroup] | None:
@@ -346,6 +381,7 @@ def scan_labels(
     *,
     list_errors: bool = True,
     refuse_empty: bool = False,
+    table: TableArgs | None = None,
 ) -> DatasetStats:
     """``plan_files`` + ``scan`` with the CLI's messages: the shard line, a progress bar,
     the summary line, one warning per skipped file, the note on an inferred K.
@@ -353,9 +389,12 @@ def scan_labels(
     Args:
         list_errors: warn about each skipped file (audit reports them as findings instead).
         refuse_empty: bad input (exit 2) when --skip-errors skipped every file.
+        table: --per-image / --incremental (the table is written by :func:`scan_with_table`).
     """
     from segstats.api import plan_files, scan
 
+    if table is not None:
+        table.check()
     keywords = labels.scan_keywords()
     plan = plan_files(paths, shard=read.shard)
     if plan.shard is not None:
@@ -364,8 +403,12 @@ def scan_labels(
         if not labels.k_known:
             messages.warn("--shard without --num-classes: shards that infer different K cannot be merged")
     started = time.perf_counter()
-    with progress_bar(messages, len(plan.files)) as progress:
-        stats = scan(plan, progress=progress, **keywords, **read.scan_keywords())
+    if table is not None and table.per_image is not None:
+        stats, table_line = scan_with_table(messages, plan, table, keywords, read, refuse_empty)
+    else:
+        table_line = None
+        with progress_bar(messages, len(plan.files)) as progress:
+            stats = scan(plan, progress=progress, **keywords, **read.scan_keywords())
     elapsed = time.perf_counter() - started
     if refuse_empty:
         refuse_if_nothing_read(stats)
@@ -376,6 +419,8 @@ def scan_labels(
     )
     if stats.errors:
         summary += f"; {plural(len(stats.errors), 'file')} skipped with errors"
+    if table_line is not None:
+        summary += f"; {table_line}"
     messages.info(summary)
     for problem in stats.errors if list_errors else ():
         messages.warn(f"skipped {problem['path']}: {problem['error']}")
@@ -384,6 +429,66 @@ def scan_labels(
             f"--num-classes not given: using K = {stats.num_classes} (largest class value seen + 1)"
         )
     return stats
+
+
+def scan_with_table(
+    messages: Messages,
+    plan: Any,
+    table: TableArgs,
+    keywords: dict[str, Any],
+    read: ReadArgs,
+    refuse_empty: bool = False,
+) -> tuple[DatasetStats, str]:
+    """The scan with --per-image FILE (and --incremental): the document and the summary's words.
+
+    Fingerprints are taken when the files are listed, before any is read
+    (:class:`segstats.table.scanning.TableScan`); the table is written as chunks finish.
+    """
+    from segstats.api import FilePlan, scan
+    from segstats.table.scanning import TableScan, table_label_options
+
+    if table.per_image is None:
+        raise ValueError("scan_with_table needs --per-image FILE")
+    k = keywords.get("num_classes")
+    names = keywords.get("class_names")
+    if k is None and names is not None:
+        k = len(names)
+    key = table_label_options(
+        k,
+        keywords.get("ignore_index"),
+        keywords.get("value_map"),
+        keywords.get("colors"),
+        bool(keywords.get("grey_rgb")),
+    )
+    prepared = TableScan.prepare(table.per_image, plan.files, key, incremental=table.incremental)
+    if prepared.note is not None:
+        messages.note(prepared.note)
+    with progress_bar(messages, len(prepared.to_read)) as progress:
+
+        def run_scan(files: list[str], on_rows: Any, allow_empty: bool) -> DatasetStats:
+            return scan(
+                FilePlan(files, len(files)),
+                progress=progress,
+                on_rows=on_rows,
+                allow_empty=allow_empty,
+                **keywords,
+                **read.scan_keywords(),
+            )
+
+        stats = prepared.run(
+            run_scan,
+            k,
+            keywords.get("ignore_index"),
+            names,
+            check=refuse_if_nothing_read if refuse_empty else None,
+        )
+    line = f"wrote {table.per_image}"
+    if table.incremental:
+        line = (
+            f"read {plural(len(prepared.to_read), 'file')}, reused {plural(prepared.reused, 'row')}"
+            f" of {table.per_image}" + (f", dropped {prepared.dropped}" if prepared.dropped else "")
+        )
+    return stats, line
 
 
 def refuse_if_nothing_read(stats: DatasetStats) -> None:

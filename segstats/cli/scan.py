@@ -8,6 +8,7 @@ from segstats.cli._common import (
     PathsArg,
     ReadArgs,
     SkipStrictOpt,
+    TableArgs,
     exit_if_strict,
     refuse_non_json,
     scan_labels,
@@ -21,6 +22,7 @@ def scan_command(
     output: OutputOpt = ...,  # type: ignore[assignment]
     labels: LabelArgs,
     read: ReadArgs,
+    table: TableArgs,
     strict: SkipStrictOpt = False,
     messages: Messages,
 ) -> None:
@@ -34,7 +36,7 @@ def scan_command(
     refuse_non_json(output)
     if not paths:
         raise UsageError("no label PATH given")
-    stats = scan_labels(messages, paths, labels, read, refuse_empty=True)
+    stats = scan_labels(messages, paths, labels, read, refuse_empty=True, table=table)
     write_output(output, stats.to_dict())
     messages.info(f"wrote {output}")
     exit_if_strict(strict, stats)

@@ -12,6 +12,7 @@ from segstats.cli._common import (
     PathsArg,
     ReadArgs,
     SkipStrictOpt,
+    TableArgs,
     choice_option,
     exit_if_strict,
     scan_labels,
@@ -58,6 +59,7 @@ def weights_command(
     beta: BetaOpt = None,
     fmt: FormatOpt = None,
     read: ReadArgs,
+    table: TableArgs,
     strict: SkipStrictOpt = False,
     messages: Messages,
 ) -> None:
@@ -82,11 +84,13 @@ def weights_command(
     if from_stats is not None:
         if paths:
             raise UsageError("give either label PATHs or --from-stats, not both")
+        if table.per_image is not None or table.incremental:
+            raise UsageError("--per-image and --incremental apply to reading labels, not --from-stats")
         stats = stats_from_document(from_stats, labels, read)
     else:
         if not paths:
             raise UsageError("no label PATH given (or use --from-stats STATS.json)")
-        stats = scan_labels(messages, paths, labels, read, refuse_empty=True)
+        stats = scan_labels(messages, paths, labels, read, refuse_empty=True, table=table)
     weights = compute_weights(stats, method, **options)
     for index in stats.absent_classes:
         name = stats.class_name(index)

@@ -9,8 +9,18 @@ import typer
 from segstats.cli._common import refuse_non_json
 from segstats.cli._console import Messages, plural
 
-DocumentsArg = Annotated[list[str], typer.Argument(help="Statistics documents written by 'segstats scan'.")]
-MergedOpt = Annotated[str, typer.Option("--output", "-o", help="The merged document to write (.json).")]
+DocumentsArg = Annotated[
+    list[str],
+    typer.Argument(help="Statistics documents written by 'segstats scan', or per-image tables."),
+]
+MergedOpt = Annotated[
+    str,
+    typer.Option(
+        "--output", "-o", help="The merged document to write (.json), or table (.jsonl, .csv, .parquet)."
+    ),
+]
+# Suffixes of per-image tables: merging those merges rows, not documents.
+TABLE_SUFFIXES = (".jsonl", ".csv", ".parquet")
 
 
 def merge_command(
@@ -19,13 +29,24 @@ def merge_command(
     output: MergedOpt = ...,  # type: ignore[assignment]
     messages: Messages,
 ) -> None:
-    """Add statistics documents (e.g. shards scanned on different machines).
+    """Add statistics documents (e.g. shards scanned on different machines), or merge
+    per-image tables into one (sorted, refusing a file in two tables).
 
     Example: segstats merge shard-*.json -o stats.json
     """
+    from segstats.errors import UsageError
     from segstats.stats import DatasetStats, merge_stats
     from segstats.writers import write_output
 
+    tables = [name.lower().endswith(TABLE_SUFFIXES) for name in [*documents, output]]
+    if all(tables):
+        from segstats.table.scanning import merge_tables
+
+        rows = merge_tables(documents, output)
+        messages.info(f"merged {plural(len(documents), 'table')}: {plural(rows, 'row')}; wrote {output}")
+        return
+    if any(tables):
+        raise UsageError("merge either statistics documents (.json) or per-image tables, not both")
     refuse_non_json(output)
     parts = [DatasetStats.load(path) for path in documents]
     merged = merge_stats(parts, documents)

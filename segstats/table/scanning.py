@@ -351,3 +351,51 @@ def _add_sums(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         out[name] = [p + q for p, q in zip(x, y, strict=True)]
     out["num_classes"] = max(a["num_classes"], b["num_classes"])
     return out
+
+
+def merge_tables(sources: Sequence[str], output: str) -> int:
+    """Merge per-image tables (shards) into ``output``, in sorted path order; the rows written.
+
+    The tables must have been written with the same label options and cover
+    disjoint files. Each is read twice, streaming (once to check the options, once
+    to merge), never held in memory.
+
+    Raises:
+        BadInputError: a table that cannot be read, that holds other label options than
+            the first, or a path that two tables (or one, twice) hold, naming both.
+        UsageError: an unknown suffix or a missing pyarrow (before anything is read).
+    """
+    import heapq
+
+    from segstats.errors import BadInputError
+    from segstats.table.formats import table_format_for
+
+    for name in [*sources, output]:
+        table_format_for(name)
+    key: str | None = None
+    owner = ""
+    for name in sources:
+        first = next(read_table(name), None)
+        if first is None:
+            continue
+        if not owner:
+            key, owner = first.label_options, name
+        elif first.label_options != key:
+            raise BadInputError(name, f"rows counted with other label options than {owner}; scan them alike")
+
+    def tagged(index: int) -> Iterator[tuple[str, int, ImageRow]]:
+        for row in read_table(sources[index]):
+            yield row.shown_path, index, row
+
+    streams = [tagged(i) for i in range(len(sources))]
+    last: tuple[str, int] | None = None
+    with TableWriter(output, label_options=key) as table:
+        for shown, index, row in heapq.merge(*streams, key=lambda item: item[0]):
+            if last is not None and shown < last[0]:
+                raise BadInputError(sources[index], f"not in sorted path order ({shown} after {last[0]})")
+            if last is not None and shown == last[0]:
+                where = "twice in it" if last[1] == index else f"also in {sources[last[1]]}"
+                raise BadInputError(sources[index], f"{shown} is {where}: a file counted twice")
+            table.write(row)
+            last = (shown, index)
+        return table.rows_written

@@ -373,3 +373,23 @@ def test_merge_refuses_a_file_in_two_tables(tmp_path, dataset):
     assert not (tmp_path / "m.jsonl").exists()
     result = run("merge", tmp_path / "a.json", tmp_path / "b.jsonl", "-o", tmp_path / "m.jsonl", expect=2)
     assert "not both" in result.output
+
+
+def test_weights_from_stats_refuses_a_table(tmp_path, dataset):
+    folder, _ = dataset
+    scan(folder, tmp_path / "s.json", tmp_path / "rows.jsonl")
+    result = run(
+        "weights", "--from-stats", tmp_path / "s.json", "--per-image", tmp_path / "x.jsonl", expect=2
+    )
+    assert "--from-stats" in result.output
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_table_order_is_the_shown_path_order_for_any_listing(tmp_path, dataset):
+    """The table is sorted by path as shown even when the listing is not (a file list)."""
+    from segstats.table.scanning import TableScan
+
+    _, arrays = dataset
+    listed = sorted(arrays, reverse=True)
+    prepared = TableScan.prepare(str(tmp_path / "t.jsonl"), listed, "k" * 16)
+    assert prepared.to_read == sorted(arrays)

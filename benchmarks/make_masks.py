@@ -44,9 +44,9 @@ from PIL import Image
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 # Seed: the same files on every run.
 SEED = 20261122
-# Files per kind at --scale 1. voc500 and ade20k have the sizes of VOC2012's
-# segmentation trainval set and ADE20K's validation set.
-COUNTS = {"cityscapes": 120, "voc": 600, "camvid": 600, "uint16": 120, "voc500": 2913, "ade20k": 2000}
+# Files per kind at --scale 1. cityscapes, voc500 and ade20k have the sizes of Cityscapes' val,
+# VOC2012's segmentation trainval and ADE20K's val splits.
+COUNTS = {"cityscapes": 500, "voc": 600, "camvid": 600, "uint16": 120, "voc500": 2913, "ade20k": 2000}
 # Seed stream of each kind (fixed, so adding a kind changes no other kind's files).
 KIND_SEEDS = {"camvid": 0, "cityscapes": 1, "uint16": 2, "voc": 3, "ade20k": 4, "voc500": 5}
 # Files of the peak-RSS set, and how many distinct masks they repeat.

@@ -72,7 +72,7 @@ class Kind:
 
 KINDS = {
     "voc500": Kind("VOC-like ~500x375 P, 21 classes + 255", 21, 3.0, make_masks.COUNTS["voc500"]),
-    "ade20k": Kind("ADE20K-like 680x510 L, Sub rows, 151 classes", 151, 5.0, make_masks.COUNTS["ade20k"]),
+    "ade20k": Kind("ADE20K-like 680x510 L, Sub rows, 150 classes + 0", 151, 5.0, make_masks.COUNTS["ade20k"]),
     "cityscapes": Kind(
         "Cityscapes-like 2048x1024 L, 19 classes + 255", 19, 4.0, make_masks.COUNTS["cityscapes"]
     ),
@@ -455,6 +455,9 @@ def main() -> None:
             files = warm_page_cache(folder)
             scans = [scan(folder, 19, j, os.path.join(work, f"j{j}.json")) for j in (1, args.jobs)]
             interleave(scans, repeat)
+            one, many = (read_json(m.output or "") for m in scans)
+            if one["pixel_counts"] != many["pixel_counts"] or one["num_images"] != files:
+                raise SystemExit(f"segstats -j1 and -j{args.jobs} counted differently on {folder}")
             extra["scaling"] = (files, scans)
             facts["scaling_note"] = (
                 f"{distinct:,} distinct masks, copied" if files != distinct else "all distinct"

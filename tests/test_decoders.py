@@ -484,6 +484,9 @@ def test_help_and_imports_load_no_heavy_module():
     imports = (
         "import sys\n"
         "import segstats, segstats.cli, segstats.decode, segstats.reduce\n"
+        "from segstats import reduce\n"
+        "reduce.SERIAL_MAX_FILES = 1  # a thread pool even for the sample's 40 files\n"
+        "segstats.scan('sample_masks', num_classes=3, jobs=2)  # local scans: a plain thread pool\n"
         "print('loaded', [m for m in ('numba', 'imagecodecs', 'torch', 'joblib') if m in sys.modules])"
     )
     assert _python(imports).splitlines()[-1] == "loaded []"

@@ -92,6 +92,7 @@ CAUSES = {
     # (the implied size may be written as a number or as "more than 2^64")
     "memory": r"^truncated file \(\d+ bytes of compressed image data cannot hold the .*bytes IHDR implies\)",
     "limit": r"limit",
+    "empty": r"^empty file",
 }
 # No raw control byte (C0, DEL) may reach a terminal through a message.
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -493,6 +494,7 @@ def hostile_cases(rng: np.random.Generator) -> list[Case]:
     parts = png.chunks()  # IHDR, IDAT x3, IEND
 
     # Truncation: in the signature, and at every offset of a small file.
+    add(refused("empty-file", b"", "empty"))
     for size in range(1, 8):
         add(refused(f"truncated-signature-{size}", SIGNATURE[:size], "truncated"))
     tiny = Png(source("pal2", 3, 4, rng), 2, 3, before=[chunk(b"tEXt", b"a\x00b")], idat_split=2).build()
@@ -884,8 +886,10 @@ def reference_count(data: bytes, max_pixels: int = -1, check_only: bool = False)
 
     Written for clarity, not speed: the fuzzer compares the compiled reader with it.
     """
+    if not data:
+        return (3, "empty file (0 bytes)")  # what the Python decoders say too
     if not data.startswith(SIGNATURE):
-        if 0 < len(data) < 8 and SIGNATURE.startswith(data):
+        if len(data) < 8 and SIGNATURE.startswith(data):
             return (3, f"truncated file (ends at byte {len(data)}, in the PNG signature)")
         return (2, "not a PNG file")
     size, position = len(data), 8

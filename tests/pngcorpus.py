@@ -94,6 +94,9 @@ CAUSES = {
     "limit": r"limit",
     "empty": r"^empty file",
 }
+# Valid cases Pillow refuses (its APNG reader checks acTL/fdAT): a Pillow-based decoder gives
+# another verdict on these than the rule "ancillary chunks are not interpreted".
+PILLOW_REFUSES = frozenset({"ancillary-apng-empty-actl", "ancillary-apng-stray-empty-fdat"})
 # No raw control byte (C0, DEL) may reach a terminal through a message.
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -445,6 +448,10 @@ def valid_cases(rng: np.random.Generator) -> list[Case]:
         "text": Png(g, 8, 0, before=[text, ztxt], after=[text]),
         "apng": Png(g, 8, 0, before=[actl, fctl], after=[fctl2, fdat]),
         "unknown-ancillary": Png(g, 8, 0, before=[unknown, idat_lookalike], after=[unknown]),
+        # Pillow refuses these two ("APNG contains truncated acTL/fDAT chunk"); the rule is that
+        # ancillary chunks are not interpreted, so they are counted.
+        "apng-empty-actl": Png(g, 8, 0, before=[chunk(b"acTL", b"")]),
+        "apng-stray-empty-fdat": Png(g, 8, 0, after=[chunk(b"fdAT", b"")]),
         "gama-unknown-after-idat": Png(g, 8, 0, 1, "mix", before=[gamma], after=[idat_lookalike]),
         "palette-text": Png(source("pal8", 9, 9, rng), 8, 3, before=[text]),
         "rgb-with-suggested-plte": Png(source("rgb8", 6, 7, rng), 8, 2, palette=True),

@@ -88,6 +88,8 @@ CAUSES = {
     # Anything wrong with the stream (a garbled stream can fail in any of the ways above).
     "stream": r"compressed|zlib|deflate|Adler|checksum|^truncated file|cut short|IHDR implies|after the end",
     "chunk_length": r"claims|length|^truncated file",
+    "stream_not_memory": r"^(?!truncated file \(\d+ bytes of compressed image data cannot hold)"
+    r".*(compressed|zlib|deflate|^truncated file|cut short|IHDR implies)",
     "filter": r"filter type",
     # (the implied size may be written as a number or as "more than 2^64")
     "memory": r"^truncated file \(\d+ bytes of compressed image data cannot hold the .*bytes IHDR implies\)",
@@ -771,6 +773,21 @@ def hostile_cases(rng: np.random.Generator) -> list[Case]:
     half = compress(zraw[: len(zraw) // 2], 9)
     cause = "memory" if len(zraw) > INFLATE_RATIO * len(half) + INFLATE_SLACK else "size"
     add(refused("bomb-zeros-2000x2000-half-stream", zeros2k.build(zeros2k.chunks(stream=half)), cause))
+    # The memory rule's boundary: implied == 1032 * payload + 64 KiB passes it (the stream, cut short,
+    # is refused later); one byte more is refused by the rule. The payload is summed over every IDAT.
+    for interlace in (0, 1):
+        for payload in range(20, 40):
+            target = INFLATE_RATIO * payload + INFLATE_SLACK
+            widths = {implied_size(w, 1, 8, 0, interlace): w for w in range(target - 40, target + 40)}
+            if target in widths and target + 1 in widths:
+                break
+        for label, implied in (("at", target), ("over", target + 1)):
+            cut = compress(bytes(implied), 9)[:payload]
+            data = SIGNATURE + chunk(b"IHDR", ihdr_data(widths[implied], 1, 8, 0, interlace))
+            data += chunk(b"IDAT", cut[:7]) + chunk(b"IDAT", b"") + chunk(b"IDAT", cut[7:])
+            data += chunk(b"IEND", b"")
+            cause = "memory" if label == "over" else "stream_not_memory"
+            add(refused(f"memory-rule-{label}-boundary-i{interlace}", data, cause))
     # A small stream inflating to far more than IHDR implies (16x16 image, 64 MiB of zeros).
     zeros = zlib.compressobj(9)
     bomb = b"".join(zeros.compress(b"\x00" * (1 << 20)) for _ in range(64)) + zeros.flush()

@@ -440,6 +440,7 @@ class Fuzzer:
         self.valid = [c for c in seeds if c.verdict in ("ok", "colour")]
         self.hostile = [c for c in seeds if c.verdict not in ("ok", "colour")]
         self.seeds = seeds
+        self.unmutated = 0  # seeds already run as they are
 
     # One call of count_chunk, with the batch saved first (a sanitizer abort leaves it behind).
     def call(self, items: list[Any], max_pixels: Any, **options: Any) -> list[tuple[Any, ...]]:
@@ -482,6 +483,12 @@ class Fuzzer:
         return result
 
     def batch(self) -> None:
+        # First every seed as it is (the corpus itself under the sanitizers), then mutants.
+        if self.unmutated < len(self.seeds):
+            inputs = [c.data for c in self.seeds[self.unmutated : self.unmutated + BATCH]]
+            self.unmutated += len(inputs)
+            self.run_batch(inputs)
+            return
         inputs = [
             mutate(
                 self.rng,
@@ -489,7 +496,12 @@ class Fuzzer:
             )
             for _ in range(BATCH)
         ]
-        max_pixels = self.rng.choice((-1, -1, -1, None, 100, 1 << 20))
+        self.run_batch(inputs)
+
+    def run_batch(self, inputs: list[bytes]) -> None:
+        max_pixels = (
+            self.rng.choice((-1, -1, -1, None, 100, 1 << 20)) if self.unmutated >= len(self.seeds) else -1
+        )
         limit = -1 if max_pixels is None else max_pixels
         items: list[Any] = []
         for index, data in enumerate(inputs):

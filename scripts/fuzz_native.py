@@ -22,6 +22,8 @@ folder, then fuzzes for SECONDS):
 
     scripts/fuzz_native.sh 600 fuzz-out
 
+(SANITIZE_EXTRA=-fno-sanitize=nonnull-attribute scripts/fuzz_native.sh ... fuzzes on past a
+known report of that check; extra arguments after OUT go to this script, e.g. --seed 7),
 or directly against the in-place build (python setup.py build_ext --inplace):
 
     python scripts/fuzz_native.py --seconds 60 --out fuzz-out

@@ -179,6 +179,17 @@ def test_a_file_name_with_escape_sequences_is_escaped(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_the_audit_report_escapes_file_names_and_class_names(tmp_path):
+    write_mask(tmp_path / "good.png", np.array([[0, 1, 1]]), "L")
+    (tmp_path / "bad\x1b[2Jname.png").write_bytes(b"not a png")
+    names = tmp_path / "names.json"
+    names.write_text(json.dumps(["road", "car\x1b]0;pwned\x07"]))
+    result = run_cli("audit", tmp_path, "--class-names", names)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "bad\\x1b[2Jname.png" in result.stdout and "car\\x1b]0;pwned\\x07" in result.stdout
+
+
 def test_messages_and_the_error_mapper_escape_control_bytes(capsys, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
     Messages().warn("chunk \x1b[31mred\x1b[0m\nforged line caf\u00e9 \u65e5\u672c \u202eabc")

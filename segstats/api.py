@@ -8,7 +8,7 @@ sharding and option checks live here only.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,8 @@ from segstats.discover import discover
 from segstats.errors import SegstatsError, UsageError, display_path
 from segstats.histogram import LabelSpec
 from segstats.labels import check_targets, colour_table, value_map_from
-from segstats.reduce import ProgressCallback, reduce_files
+from segstats.reduce import FileCounts, ProgressCallback, reduce_files
+from segstats.remote import is_remote
 from segstats.shard import parse_shard, select_shard
 from segstats.stats import DatasetStats, file_list_digest, ordered_counts
 
@@ -70,6 +71,24 @@ def plan_files(
     return FilePlan(select_shard(found, *shard_of), len(found), shard_of)
 
 
+def fetch_options(fetch: Mapping[str, Any] | None) -> Any:
+    """The :class:`~segstats.sources.remote_fetch.FetchOptions` of a scan (options, then environment)."""
+    from segstats.sources.fetch_options import parse_size
+    from segstats.sources.remote_fetch import FetchOptions
+
+    given = dict(fetch or {})
+    unknown = sorted(set(given) - {"concurrency", "max_bytes_in_flight", "retries", "timeout"})
+    if unknown:
+        raise UsageError(f"unknown fetch option(s) {', '.join(unknown)}")
+    try:
+        size = given.get("max_bytes_in_flight")
+        if isinstance(size, str):
+            given["max_bytes_in_flight"] = parse_size(size)
+        return FetchOptions.from_env(**{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        raise UsageError(f"fetch options: {exc}") from None
+
+
 def scan(
     paths: PathsArg | FilePlan,
     num_classes: int | None = None,
@@ -84,9 +103,12 @@ def scan(
     progress: ProgressCallback | None = None,
     files: Sequence[str] | None = None,
     colors: Mapping[Any, int] | Iterable[tuple[Any, int]] | None = None,
+    grey_rgb: bool = False,
     backend: str = "local",
     scheduler: str | None = None,
     shard: str | tuple[int, int] | None = None,
+    fetch: Mapping[str, Any] | None = None,
+    on_rows: Callable[[list[FileCounts]], None] | None = None,
 ) -> DatasetStats:
     """Count every class in the label images under ``paths``, exactly.
 
@@ -110,6 +132,14 @@ def scan(
         colors: colour -> class for RGB/RGBA masks, keyed by ``(r, g, b)``, ``"r,g,b"``,
             ``"#rrggbb"`` or a packed ``r << 16 | g << 8 | b`` int (alpha is ignored);
             unmapped colours are unknown. Colour ids then go through ``value_map``.
+        grey_rgb: read RGB/RGBA masks whose bands are all equal as grey (R = G = B is
+            the value); a pixel whose bands differ is an error naming it.
+        fetch: remote files: ``concurrency`` (requests in flight per worker),
+            ``max_bytes_in_flight`` (an int or "64M"), ``retries``; unset ones come
+            from ``SEGSTATS_FETCH_*`` or the defaults (``segstats.sources.remote_fetch``).
+        on_rows: called with the per-image counts (:class:`segstats.reduce.FileCounts`)
+            of the files read, a chunk at a time, in sorted path order (files skipped
+            with ``skip_errors`` have none); the per-image table is written from it.
         backend: "local" (this machine; ``jobs`` threads) or "dask" (a Dask
             cluster through joblib's Dask backend; see ``segstats.cluster``).
         scheduler: Dask scheduler address, e.g. ``tcp://host:8786`` (backend
@@ -162,10 +192,12 @@ def scan(
         spec,
         jobs=jobs,
         skip_errors=skip_errors,
-        options=ReadOptions(decoder=decoder, max_pixels=max_pixels, colors=table),
+        options=ReadOptions(decoder=decoder, max_pixels=max_pixels, colors=table, grey_rgb=grey_rgb),
         progress=progress,
         backend=backend,
         scheduler=scheduler,
+        fetch_options=fetch_options(fetch) if any(is_remote(p) for p in label_files) else None,
+        on_rows=on_rows,
     )
     if num_classes is None:
         seen = np.flatnonzero(totals.pixel_counts)

@@ -6,10 +6,14 @@
   Raw values missing from the map are unknown values.
 - ``--colors FILE``: RGB colour -> class for colour masks (CamVid style). A JSON
   object ``{"128,64,128": 0}`` (``"#804080"`` is accepted too) or a JSON list of
-  pairs ``[[[128, 64, 128], 0], ...]``. Colours missing from it are unknown values.
-  RGBA masks are read as RGB: the alpha channel is ignored.
-- ``--class-names FILE``: one name per line (blank lines skipped), or a JSON list
-  of strings.
+  pairs ``[[[128, 64, 128], 0], ...]``, or a CSV file ``name,r,g,b`` with one row
+  per class in class order (CamVid's ``class_dict.csv``; a header row is skipped).
+  Colours missing from it are unknown values. RGBA masks are read as RGB: the
+  alpha channel is ignored.
+- ``--class-names FILE``: one name per line (blank lines skipped), a JSON list of
+  strings, a JSON object ``{"0": "road", "1": "sidewalk"}`` (Hugging Face
+  ``id2label``; a whole ``config.json`` holding ``id2label`` works too), or a
+  ``name,r,g,b`` CSV file (its first column).
 
 Every loader raises :class:`~segstats.errors.BadInputError` naming the file and
 the problem; nothing here prints.
@@ -17,6 +21,8 @@ the problem; nothing here prints.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -167,15 +173,74 @@ def load_value_map(path: str) -> dict[int, int]:
     return value_map_from(_pairs(_read_json(path), path, "the value map"), path)
 
 
+def _is_csv(path: str, text: str) -> bool:
+    return path.lower().endswith(".csv") or not text.lstrip().startswith(("{", "["))
+
+
+def _csv_classes(path: str, text: str) -> list[tuple[str, int]]:
+    """``name,r,g,b`` rows -> ``[(name, packed colour)]`` in class order (a header row skipped)."""
+    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
+    classes: list[tuple[str, int]] = []
+    for number, row in enumerate(rows, start=1):
+        cells = [cell.strip() for cell in row]
+        if len(cells) < 4:
+            raise BadInputError(path, f"line {number}: expected name,r,g,b, got {','.join(cells)!r}")
+        try:
+            channels = [int(c) for c in cells[1:4]]
+        except ValueError:
+            if number == 1:  # the header (name,r,g,b)
+                continue
+            raise BadInputError(path, f"line {number}: r,g,b must be integers, got {cells[1:4]!r}") from None
+        classes.append((cells[0], parse_colour(channels, f"{path}: line {number}")))
+    if not classes:
+        raise BadInputError(path, "no name,r,g,b rows in the file")
+    return classes
+
+
 def load_colors(path: str) -> ColorTable:
-    """Read a ``--colors`` file: ``{"r,g,b": class, ...}`` or ``[[[r, g, b], class], ...]``."""
+    """Read a ``--colors`` file: a JSON object or list of pairs, or a ``name,r,g,b`` CSV file."""
+    text = _read_text(path)
+    if _is_csv(path, text):
+        return colour_table(
+            [(colour, index) for index, (_, colour) in enumerate(_csv_classes(path, text))], path
+        )
     return colour_table(_pairs(_read_json(path), path, "the colour map"), path)
 
 
+def _names_from_object(document: Mapping[str, Any], path: str) -> list[str]:
+    """``{"0": "road", ...}`` (or a config holding ``id2label``) -> names in id order, ids 0..K-1."""
+    if "id2label" in document and isinstance(document["id2label"], Mapping):
+        document = document["id2label"]
+    names: dict[int, str] = {}
+    for key, name in document.items():
+        try:
+            index = int(str(key).strip())
+        except ValueError:
+            raise BadInputError(path, f"class id {key!r} is not an integer") from None
+        if not isinstance(name, str):
+            raise BadInputError(path, f"the name of class {index} must be a string, got {name!r}")
+        if index in names:
+            raise BadInputError(path, f"class id {index} appears twice")
+        names[index] = name
+    missing = sorted(set(range(len(names))) - set(names))
+    if missing:
+        raise BadInputError(path, f"class ids must be 0..{len(names) - 1}; missing {missing[0]}")
+    return [names[i] for i in range(len(names))]
+
+
 def load_class_names(path: str) -> list[str]:
-    """Read a ``--class-names`` file: one name per line, or a JSON list of strings."""
+    """Read a ``--class-names`` file (see the module docstring for the formats)."""
     text = _read_text(path)
-    if text.lstrip().startswith("["):
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise BadInputError(path, f"invalid JSON: {exc}") from None
+        names = _names_from_object(document, path)
+    elif path.lower().endswith(".csv"):
+        names = [name for name, _ in _csv_classes(path, text)]
+    elif stripped.startswith("["):
         try:
             names = json.loads(text)
         except json.JSONDecodeError as exc:

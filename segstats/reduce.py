@@ -235,38 +235,54 @@ def chunk_paths(paths: Sequence[str], workers: int) -> list[Sequence[str]]:
     return [paths[i : i + size] for i in range(0, len(paths), size)]
 
 
-def fetch_serially(paths: Sequence[str]) -> list[bytes | BadInputError]:
-    """The bytes of each remote file, one request at a time (the fallback fetcher)."""
-    from segstats.sources.local import read_bytes
-
-    results: list[bytes | BadInputError] = []
-    for path in paths:
-        try:
-            results.append(read_bytes(path))
-        except BadInputError as exc:
-            results.append(exc)
-    return results
+# A task counts fetched remote files in batches of at most this many bytes or files, so
+# that memory follows the batch, not the chunk (whatever the size of the objects).
+FETCH_BATCH_BYTES = 32 << 20
+FETCH_BATCH_FILES = 64
 
 
-Fetcher = Callable[[Sequence[str]], list[bytes | BadInputError]]
+def _count_remote(
+    paths: Sequence[str], spec: LabelSpec, options: ReadOptions, keep_rows: bool, fetch_options: Any
+) -> ChunkResult:
+    """Fetch a chunk's files with many requests in flight, counting them in batches as they come."""
+    from segstats.sources.remote_fetch import fetch_many
+
+    result = ChunkResult(len(paths), Totals(), [] if keep_rows else None)
+    if spec.num_classes is not None:
+        result.totals.ensure(spec.num_classes)
+    batch: list[tuple[str, bytes]] = []
+    held = 0
+
+    def flush() -> None:
+        if batch:
+            part = count_chunk(
+                [p for p, _ in batch], spec, options=options, items=[d for _, d in batch], keep_rows=keep_rows
+            )
+            result.totals.merge(part.totals)
+            if result.rows is not None and part.rows is not None:
+                result.rows.extend(part.rows)
+            batch.clear()
+
+    for url, data in fetch_many(paths, fetch_options):
+        if isinstance(data, BadInputError):
+            result.totals.problems.append(FileProblem(url, data.cause))
+            continue
+        batch.append((url, data))
+        held += len(data)
+        if held >= FETCH_BATCH_BYTES or len(batch) >= FETCH_BATCH_FILES:
+            flush()
+            held = 0
+    flush()
+    return result
 
 
 def _chunk_task(
-    paths: Sequence[str], spec: LabelSpec, options: ReadOptions, keep_rows: bool, fetch: Fetcher | None
+    paths: Sequence[str], spec: LabelSpec, options: ReadOptions, keep_rows: bool, fetch_options: Any
 ) -> ChunkResult:
-    """One task: fetch the chunk's remote files (if any), then count the chunk with one decoder call."""
-    if not any(is_remote(p) for p in paths):
-        return count_chunk(paths, spec, options=options, keep_rows=keep_rows)
-    fetched = (fetch or fetch_serially)(paths)
-    ok = [(p, data) for p, data in zip(paths, fetched, strict=True) if isinstance(data, bytes)]
-    result = count_chunk(
-        [p for p, _ in ok], spec, options=options, items=[d for _, d in ok], keep_rows=keep_rows
-    )
-    result.totals.problems.extend(
-        FileProblem(e.path, e.cause) for e in fetched if isinstance(e, BadInputError)
-    )
-    result.files = len(paths)
-    return result
+    """One task: count a chunk with one decoder call (remote files: fetched first, concurrently)."""
+    if any(is_remote(p) for p in paths):
+        return _count_remote(paths, spec, options, keep_rows, fetch_options)
+    return count_chunk(paths, spec, options=options, keep_rows=keep_rows)
 
 
 def reduce_files(
@@ -280,7 +296,7 @@ def reduce_files(
     scheduler: str | None = None,
     progress: ProgressCallback | None = None,
     on_rows: Callable[[list[FileCounts]], None] | None = None,
-    fetch: Fetcher | None = None,
+    fetch_options: Any = None,
 ) -> Totals:
     """Count every file in ``paths`` and return the sums.
 
@@ -296,8 +312,13 @@ def reduce_files(
             :func:`segstats.cluster.connect`).
         progress: called with the number of files of each chunk as it finishes.
         on_rows: called with each chunk's per-image counts, in sorted path order.
-        fetch: how a task fetches a chunk's remote files (None: one request at a time).
+        fetch_options: how tasks fetch remote files (a
+            :class:`segstats.sources.remote_fetch.FetchOptions`; None: from the environment).
     """
+    if fetch_options is None and any(is_remote(p) for p in paths):
+        from segstats.sources.remote_fetch import FetchOptions
+
+        fetch_options = FetchOptions.from_env()
     if backend == "dask":
         from segstats.cluster import cluster_threads, connect
 
@@ -312,7 +333,7 @@ def reduce_files(
                 skip_errors,
                 progress,
                 on_rows,
-                fetch,
+                fetch_options,
             )
         finally:
             if owned:
@@ -320,7 +341,9 @@ def reduce_files(
     workers = 1 if len(paths) < SERIAL_MAX_FILES else effective_jobs(jobs)
     name = "serial" if workers == 1 else "threads"
     executor = EXECUTORS.load(name)(workers)
-    return _run(executor, chunk_paths(paths, workers), spec, options, skip_errors, progress, on_rows, fetch)
+    return _run(
+        executor, chunk_paths(paths, workers), spec, options, skip_errors, progress, on_rows, fetch_options
+    )
 
 
 def _run(
@@ -331,14 +354,14 @@ def _run(
     skip_errors: bool,
     progress: ProgressCallback | None,
     on_rows: Callable[[list[FileCounts]], None] | None,
-    fetch: Fetcher | None,
+    fetch_options: Any,
 ) -> Totals:
     """The reduce loop: sums as chunks finish, rows in order, the first bad file in sorted order."""
     totals = Totals()
     if spec.num_classes is not None:
         totals.ensure(spec.num_classes)
     keep_rows = on_rows is not None
-    arguments = [(chunk, spec, options, keep_rows, fetch) for chunk in chunks]
+    arguments = [(chunk, spec, options, keep_rows, fetch_options) for chunk in chunks]
     pending_rows: dict[int, list[FileCounts]] = {}
     next_rows = 0
     done: set[int] = set()

@@ -115,8 +115,21 @@ def weights_json_list(weights: Sequence[float] | np.ndarray) -> str:
     return json.dumps([float(w) for w in weights])
 
 
+def yaml_float(value: float) -> str:
+    """``value`` at full precision in a form YAML 1.1 (PyYAML) reads as a float.
+
+    Python writes ``1e-05``; YAML 1.1's float pattern needs a dot in the mantissa
+    (PyYAML would read ``1e-05`` as a string), so it becomes ``1.0e-05``.
+    """
+    text = repr(float(value))
+    mantissa, e, exponent = text.partition("e")
+    if e and "." not in mantissa:
+        return f"{mantissa}.0e{exponent}"
+    return text
+
+
 def _render_yaml(weights: np.ndarray) -> bytes:
-    lines = ["class_weight:"] + [f"- {float(w)!r}" for w in weights]
+    lines = ["class_weight:"] + [f"- {yaml_float(w)}" for w in weights]
     return ("\n".join(lines) + "\n").encode()
 
 

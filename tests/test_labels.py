@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -127,6 +128,44 @@ def test_class_names_lines_and_json(tmp_path):
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00road")
     with pytest.raises(BadInputError, match="not a UTF-8"):
         load_class_names(str(tmp_path / "binary.txt"))
+
+
+def test_class_names_as_id2label_object_and_config(tmp_path):
+    """Hugging Face id2label ({"0": "road", ...}), in any key order, or inside a config.json."""
+    as_object = write_text(tmp_path / "id2label.json", '{"1": "sidewalk", "0": "road", "2": "sky"}')
+    config = write_text(tmp_path / "config.json", '{"id2label": {"0": "road", "1": "sidewalk"}, "x": 1}')
+    assert load_class_names(as_object) == ["road", "sidewalk", "sky"]
+    assert load_class_names(config) == ["road", "sidewalk"]
+    for text, cause in (
+        ('{"0": "a", "2": "b"}', "class ids must be 0..1; missing 1"),
+        ('{"0": "a", "x": "b"}', "class id 'x' is not an integer"),
+        ('{"0": 5}', "the name of class 0 must be a string"),
+        ('{"0": "a", " 0": "b"}', "class id 0 appears twice"),
+    ):
+        with pytest.raises(BadInputError, match="bad.json: " + re.escape(cause)):
+            load_class_names(write_text(tmp_path / "bad.json", text))
+
+
+CAMVID_CLASS_DICT = "name,r,g,b\nAnimal,64,128,64\nArchway,192,0,128\nBicyclist,0,128, 192\n\n"
+
+
+def test_camvid_class_dict_csv_for_colors_and_names(tmp_path):
+    path = write_text(tmp_path / "class_dict.csv", CAMVID_CLASS_DICT)
+    assert load_colors(path) == tuple(
+        sorted([(64 << 16 | 128 << 8 | 64, 0), (192 << 16 | 0 << 8 | 128, 1), (0 << 16 | 128 << 8 | 192, 2)])
+    )
+    assert load_class_names(path) == ["Animal", "Archway", "Bicyclist"]
+    headless = write_text(tmp_path / "plain.csv", "Sky,128,128,128\nRoad,128,64,128\n")
+    assert load_colors(headless) == ((128 << 16 | 64 << 8 | 128, 1), (128 << 16 | 128 << 8 | 128, 0))
+    for text, cause in (
+        ("name,r,g,b\nSky,128,128\n", "line 2: expected name,r,g,b"),
+        ("name,r,g,b\nSky,128,x,128\n", "line 2: r,g,b must be integers"),
+        ("name,r,g,b\nSky,128,300,128\n", "three integers 0..255"),
+        ("name,r,g,b\nA,1,2,3\nB,1,2,3\n", "is mapped twice"),
+        ("name,r,g,b\n", "no name,r,g,b rows"),
+    ):
+        with pytest.raises(BadInputError, match=re.escape(cause)):
+            load_colors(write_text(tmp_path / "bad.csv", text))
 
 
 # ------------------------------------------------------------ label images
@@ -355,3 +394,27 @@ def test_cli_from_stats_takes_class_names_but_not_colours(tmp_path, masks_dir):
     colors = write_text(tmp_path / "c.json", '{"1,2,3": 0}')
     result = runner.invoke(app, ["weights", "--from-stats", str(stats), "--colors", colors])
     assert result.exit_code == 2 and "not with --from-stats" in result.output
+
+
+def test_grey_masks_saved_as_rgb_with_grey_rgb(tmp_path, rng):
+    """R = G = B masks are refused by default, read as grey with --grey-rgb, the bands checked."""
+    grey = random_mask(rng, 7, 9, 3)
+    rgb = np.repeat(grey[..., None], 3, axis=2).astype(np.uint8)
+    Image.fromarray(rgb, "RGB").save(tmp_path / "a.png")
+    Image.fromarray(np.dstack([rgb, np.full(grey.shape, 7, np.uint8)]), "RGBA").save(tmp_path / "b.png")
+    with pytest.raises(BadInputError, match="colour map .* or --grey-rgb"):
+        segstats.scan(tmp_path, num_classes=3)
+    for decoder in ("auto", "pillow"):
+        stats = segstats.scan(tmp_path, num_classes=3, grey_rgb=True, decoder=decoder)
+        expected = np.bincount(grey.ravel(), minlength=3) * 2
+        assert stats.pixel_counts.tolist() == expected.tolist()
+    rgb[3, 4] = (1, 2, 1)
+    Image.fromarray(rgb, "RGB").save(tmp_path / "a.png")
+    with pytest.raises(
+        BadInputError, match=r"a.png: --grey-rgb: 1 pixels have bands that differ, the first at x=4, y=3"
+    ):
+        segstats.scan(tmp_path, num_classes=3, grey_rgb=True)
+    with pytest.raises(UsageError, match="--grey-rgb and --colors"):
+        segstats.scan(tmp_path, num_classes=3, grey_rgb=True, colors={"0,0,0": 0})
+    result = CliRunner().invoke(app, ["weights", str(tmp_path / "b.png"), "-k", "3", "--grey-rgb", "-q"])
+    assert result.exit_code == 0, result.output

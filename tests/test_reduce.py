@@ -177,3 +177,33 @@ def test_image_sizes_and_modes_in_a_fixed_order(mixed):
         assert list(stats.image_sizes.items()) == list(runs[0].image_sizes.items())
     counts = list(runs[0].image_modes.values())
     assert counts == sorted(counts, reverse=True) and counts[0] == 4  # L first
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_per_image_rows_in_sorted_order_equal_a_brute_force_count(tmp_path, jobs):
+    """on_rows: one row per file read, in sorted path order whatever the chunk timing; their sums
+    are the document's integer fields; skipped files have no row."""
+    import segstats
+
+    rng = np.random.default_rng(17)
+    arrays = {}
+    for index in range(150):  # several chunks on two threads
+        array = random_mask(rng, 5 + index % 4, 7, 4, ignore_index=255)
+        arrays[write_mask(tmp_path / f"m{index:03d}.png", array, ("L", "P", "I;16")[index % 3])] = array
+    (tmp_path / "m050_bad.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    rows = []
+    stats = segstats.scan(
+        tmp_path, num_classes=4, ignore_index=255, jobs=jobs, skip_errors=True, on_rows=rows.extend
+    )
+    assert [r.path for r in rows] == sorted(arrays)
+    for row in rows:
+        array = arrays[row.path]
+        values, counts = np.unique(array[array != 255], return_counts=True)
+        assert dict(
+            zip(row.counts.class_ids.tolist(), row.counts.class_pixels.tolist(), strict=True)
+        ) == dict(zip(values.tolist(), counts.tolist(), strict=True))
+        assert (row.height, row.width) == array.shape
+        assert row.counts.ignored_pixels == int((array == 255).sum())
+    assert sum(int(r.counts.class_pixels.sum()) for r in rows) == int(stats.pixel_counts.sum())
+    assert sum(r.counts.ignored_pixels for r in rows) == stats.ignored_pixels
+    assert len(rows) == stats.num_images == 150

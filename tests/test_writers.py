@@ -118,3 +118,14 @@ def test_dash_is_standard_output(capsysbinary):
     assert format_for("-") == "json"
     write_output("-", {"d": 4})
     assert json.loads(capsysbinary.readouterr().out) == {"d": 4}
+
+
+def test_yaml_floats_are_floats_for_pyyaml(tmp_path):
+    """PyYAML (YAML 1.1) reads 1e-05 as a string; the writer gives 1.0e-05, exact on reload."""
+    yaml = pytest.importorskip("yaml")
+    weights = np.array([1e-05, 2.5e20, 0.1, 1 / 3, 3.0, 1e-300])
+    path = tmp_path / "w.yaml"
+    write_output(str(path), DOCUMENT, weights)
+    loaded = yaml.safe_load(path.read_text())["class_weight"]
+    assert all(isinstance(v, float) for v in loaded)
+    assert loaded == weights.tolist()

@@ -96,15 +96,31 @@ IgnoreIndexOpt = Annotated[
 ]
 ColorsOpt = Annotated[
     str | None,
-    typer.Option("--colors", help='JSON colour map for RGB/RGBA masks: {"r,g,b": class, ...}.'),
+    typer.Option(
+        "--colors",
+        help='Colour map for RGB/RGBA masks: JSON {"r,g,b": class, ...}, or a name,r,g,b CSV '
+        "(CamVid class_dict.csv; class = row).",
+    ),
 ]
 MapOpt = Annotated[
     str | None,
     typer.Option("--map", help='JSON raw value -> class map, e.g. labelId -> trainId: {"7": 0, ...}.'),
 ]
+GreyRgbOpt = Annotated[
+    bool,
+    typer.Option(
+        "--grey-rgb",
+        help="Read RGB/RGBA masks whose three bands are equal as grey (R = G = B is the value); "
+        "a pixel whose bands differ is an error.",
+    ),
+]
 ClassNamesOpt = Annotated[
     str | None,
-    typer.Option("--class-names", help="Class names: one per line, or a JSON list (K = their number)."),
+    typer.Option(
+        "--class-names",
+        help='Class names: one per line, a JSON list, a JSON {"0": name} object (id2label), '
+        "or a name,r,g,b CSV (K = their number).",
+    ),
 ]
 JobsOpt = Annotated[
     int | None, typer.Option("--jobs", "-j", help="Parallel workers, threads (default: all cores; -1 too).")
@@ -141,6 +157,32 @@ ShardOpt = Annotated[
         "--shard", help="Read only shard I of N (I/N, 0 <= I < N): files I, I+N, I+2N... of the sorted list."
     ),
 ]
+FetchConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--fetch-concurrency",
+        help="Remote files: requests in flight per worker (default 64; $SEGSTATS_FETCH_CONCURRENCY).",
+        show_default=False,
+    ),
+]
+FetchMaxBytesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--fetch-max-bytes",
+        help="Remote files: bytes fetched and not yet counted, per worker (default 64M; "
+        "$SEGSTATS_FETCH_MAX_BYTES).",
+        show_default=False,
+    ),
+]
+FetchRetriesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--fetch-retries",
+        help="Remote files: retries of a transient error (HTTP 5xx, reset, timeout), with backoff "
+        "(default 3; $SEGSTATS_FETCH_RETRIES).",
+        show_default=False,
+    ),
+]
 SkipStrictOpt = Annotated[
     bool, typer.Option("--strict", help="With --skip-errors: exit 1 when any file was skipped.")
 ]
@@ -167,6 +209,7 @@ class LabelArgs(OptionGroup):
     num_classes: NumClassesOpt = None
     ignore_index: IgnoreIndexOpt = None
     colors: ColorsOpt = None
+    grey_rgb: GreyRgbOpt = False
     value_map: MapOpt = None
     class_names: ClassNamesOpt = None
 
@@ -179,7 +222,11 @@ class LabelArgs(OptionGroup):
         """``segstats.scan`` keywords; reads the --colors / --map / --class-names files."""
         from segstats.labels import load_class_names, load_colors, load_value_map
 
-        keywords: dict[str, Any] = {"num_classes": self.num_classes, "ignore_index": self.ignore_index}
+        keywords: dict[str, Any] = {
+            "num_classes": self.num_classes,
+            "ignore_index": self.ignore_index,
+            "grey_rgb": self.grey_rgb,
+        }
         if self.colors is not None:
             keywords["colors"] = load_colors(self.colors)
         if self.value_map is not None:
@@ -199,16 +246,27 @@ class ReadArgs(OptionGroup):
     backend: BackendOpt = "local"
     scheduler: SchedulerOpt = None
     shard: ShardOpt = None
+    fetch_concurrency: FetchConcurrencyOpt = None
+    fetch_max_bytes: FetchMaxBytesOpt = None
+    fetch_retries: FetchRetriesOpt = None
 
     def scan_keywords(self) -> dict[str, Any]:
         """``segstats.scan`` keywords (the shard goes to ``plan_files``)."""
-        return {
+        keywords: dict[str, Any] = {
             "jobs": self.jobs,
             "skip_errors": self.skip_errors,
             "decoder": self.decoder,
             "backend": self.backend,
             "scheduler": self.scheduler,
         }
+        fetch = (self.fetch_concurrency, self.fetch_max_bytes, self.fetch_retries)
+        if any(value is not None for value in fetch):
+            keywords["fetch"] = {
+                "concurrency": self.fetch_concurrency,
+                "max_bytes_in_flight": self.fetch_max_bytes,
+                "retries": self.fetch_retries,
+            }
+        return keywords
 
 
 def _group_of(annotation: object) -> type[OptionGroup] | None:

@@ -38,23 +38,30 @@ class ReadOptions:
         max_pixels: refuse images with more pixels than this (None: no limit).
         colors: sorted ``(packed_rgb, class)`` pairs (``segstats.labels.colour_table``);
             when given, RGB/RGBA masks are read through it, else they are refused.
+        grey_rgb: read RGB/RGBA masks whose three bands are equal as grey (the
+            value of a pixel is its R = G = B); a pixel whose bands differ is an error.
     """
 
     decoder: Decoder = "auto"
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     colors: ColorTable | None = None
+    grey_rgb: bool = False
 
     def __post_init__(self) -> None:
+        if self.grey_rgb and self.colors is not None:
+            raise UsageError("--grey-rgb and --colors exclude each other: a colour mask is read one way")
         if self.decoder not in choices_of(Decoder):
             choices = ", ".join(choices_of(Decoder))
             raise UsageError(f"unknown decoder {self.decoder!r}; choose one of {choices}")
 
 
-def colour_refusal(info: PngInfo, path: str, colors: ColorTable | None) -> BadInputError | None:
+def colour_refusal(info: PngInfo, path: str, options: ReadOptions) -> BadInputError | None:
     """Why a colour PNG cannot be counted with these options, or None when it can."""
-    if colors is None:
+    if options.colors is None and not options.grey_rgb:
         return BadInputError(
-            path, f"{info.mode} colour image: colour masks need a colour map (--colors FILE)"
+            path,
+            f"{info.mode} colour image: colour masks need a colour map (--colors FILE), "
+            "or --grey-rgb for grey masks saved as RGB",
         )
     if info.bit_depth == 16:
         return BadInputError(

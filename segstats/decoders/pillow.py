@@ -25,7 +25,7 @@ from segstats._types import IntArray, ValueHistogram, histogram_from_dense
 from segstats.decoders.base import FileResult, Item, ReadOptions, colour_refusal
 from segstats.errors import BadInputError
 from segstats.labels import UNKNOWN_LABEL_PREFIX, ColorTable, format_colour
-from segstats.png import Counted, PngInfo, check, walk
+from segstats.png import Counted, PngInfo, check, critical_chunks, walk
 from segstats.sources.local import read_bytes
 
 # Container formats accepted for label images; lossy formats would corrupt labels.
@@ -97,15 +97,32 @@ def _colour_histogram(image: Image.Image, path: str, colors: ColorTable) -> Valu
     return ValueHistogram(values.astype(np.int64), summed, width, height, image.mode)
 
 
+def _grey_rgb_histogram(image: Image.Image, path: str) -> ValueHistogram:
+    """A grey mask saved as RGB(A): every pixel's R = G = B is its value, checked for every pixel."""
+    width, height = image.size
+    red, green, blue = (np.asarray(image.getchannel(band)) for band in "RGB")
+    differ = (red != green) | (red != blue)
+    if differ.any():
+        y, x = np.argwhere(differ)[0].tolist()
+        rgb = (int(red[y, x]), int(green[y, x]), int(blue[y, x]))
+        raise BadInputError(
+            path,
+            f"--grey-rgb: {int(differ.sum())} pixels have bands that differ, the first at x={x}, y={y}: "
+            f"{rgb}; this is a colour mask (use --colors)",
+        )
+    return histogram_from_dense(np.bincount(red.reshape(-1), minlength=1), width, height, image.mode)
+
+
 def _unscale(histogram: ValueHistogram, factor: int) -> ValueHistogram:
     values: IntArray = histogram.values // factor
     return ValueHistogram(values, histogram.counts, histogram.width, histogram.height, histogram.mode)
 
 
 def histogram_of_image(
-    image: Image.Image, path: str, colors: ColorTable | None = None, info: PngInfo | None = None
+    image: Image.Image, path: str, options: ReadOptions, info: PngInfo | None = None
 ) -> ValueHistogram:
     """The stored values of a decoded image (``info``: the IHDR of a checked PNG, else None)."""
+    colors = options.colors
     mode = image.mode
     width, height = image.size
     name = info.mode if info is not None else mode
@@ -127,18 +144,14 @@ def histogram_of_image(
         return _count_array(np.asarray(image, dtype=np.int32), width, height, name)
     if mode in ("RGB", "RGBA") and colors is not None:
         return _colour_histogram(image, path, colors)
+    if mode in ("RGB", "RGBA") and options.grey_rgb:
+        return _grey_rgb_histogram(image, path)
     if mode in ("RGB", "RGBA"):
         raise BadInputError(path, f"{mode} colour image: colour masks need a colour map (--colors FILE)")
     raise BadInputError(path, f"unsupported image mode {mode}; label images must be 1, L, P, LA, I;16 or I")
 
 
-def decode(
-    data: bytes,
-    path: str,
-    max_pixels: int | None,
-    colors: ColorTable | None = None,
-    info: PngInfo | None = None,
-) -> ValueHistogram:
+def decode(data: bytes, path: str, options: ReadOptions, info: PngInfo | None = None) -> ValueHistogram:
     """Decode ``data`` with Pillow and count its stored values.
 
     ``info`` is the walker's IHDR when ``data`` is a PNG that passed
@@ -147,6 +160,9 @@ def decode(
     Raises:
         BadInputError: not a PNG/TIFF label image, corrupt, or over ``max_pixels``.
     """
+    if not data:
+        raise BadInputError(path, "empty file (0 bytes)")
+    max_pixels = options.max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -161,7 +177,7 @@ def decode(
                         f"the limit of {max_pixels} pixels (decompression bomb?)",
                     )
                 image.load()
-                return histogram_of_image(image, path, colors, info)
+                return histogram_of_image(image, path, options, info)
     except BadInputError:
         raise
     except Image.DecompressionBombError as exc:
@@ -199,7 +215,7 @@ def _decode_item(item: Item, path: str, options: ReadOptions) -> ValueHistogram:
             return outcome.histogram
         raise outcome if isinstance(outcome, BadInputError) else BadInputError(path, outcome.reason)
     if info is not None and info.is_colour:
-        refusal = colour_refusal(info, path, options.colors)
+        refusal = colour_refusal(info, path, options)
         if refusal is not None:
             raise refusal
-    return decode(data, path, options.max_pixels, options.colors, info)
+    return decode(critical_chunks(data) if info is not None else data, path, options, info)

@@ -3,7 +3,13 @@
 Importable without the CLI: this package needs only torch (and numpy for ``.npy``
 weight files). Every loss has a functional form and an :class:`torch.nn.Module`
 with the same keywords; ``weight=`` accepts a tensor, a sequence or a path to a
-``.json`` / ``.pt`` / ``.npy`` file written by ``segstats weights --output``.
+``.json`` / ``.pt`` / ``.npy`` / ``.yaml`` / ``.yml`` file written by
+``segstats weights --output``.
+
+Target values are checked on the target's device with no host synchronisation (one
+:func:`torch._assert_async` per call, the same code on every device): a ``ValueError``
+at once on CPU, a device-side assert on CUDA (reported at the next synchronisation).
+A multiclass loss given ``C = 1`` raises ``ValueError`` naming the binary form to use.
 
 Example:
     >>> import torch

@@ -62,49 +62,100 @@ def check_multiclass(input: Tensor, target: Tensor) -> None:
         )
 
 
+def check_several_classes(input: Tensor, binary: str) -> None:
+    """Refuse ``C = 1`` for a multiclass (softmax) loss, naming the ``binary`` alternative.
+
+    The softmax over one class is 1 everywhere, so every multiclass loss is then a
+    constant 0 with zero gradients: a silent no-op, almost surely a binary mask fed to
+    the wrong loss.
+    """
+    if input.shape[1] == 1:
+        raise ValueError(
+            f"input has one class (shape {tuple(input.shape)}): a softmax over C = 1 is 1 "
+            f"everywhere, so this multiclass loss is identically 0 with zero gradients; "
+            f"for a binary mask use {binary}"
+        )
+
+
 def as_index(target: Tensor) -> Tensor:
     """Integer targets of any dtype (uint8 masks, int32 from numpy) as int64 indices,
     which ``gather`` / ``scatter_add`` / ``F.cross_entropy`` require."""
     return target if target.dtype == torch.int64 else target.long()
 
 
+def assert_on_device(ok: Tensor, message: str) -> None:
+    """Raise ``ValueError(message)`` unless the one-element bool tensor ``ok`` is True,
+    with no host synchronisation on any device.
+
+    The same call on every device: :func:`torch._assert_async` evaluates ``ok`` at once
+    on CPU (which raises the ``ValueError`` here) and, on CUDA, enqueues a tiny kernel
+    that fails a device-side assert when ``ok`` is False. There the error surfaces at a
+    later synchronisation (``loss.item()``, the optimiser step, the next copy to the
+    host) as ``RuntimeError: CUDA error: device-side assert triggered``, without this
+    message, and the CUDA context is unusable afterwards, as it is after any
+    out-of-range index in a CUDA kernel. On the meta device it checks nothing.
+    """
+    try:
+        torch._assert_async(ok, message)
+    except RuntimeError as exc:
+        # only CPU raises here; a CUDA error from an earlier kernel is not ours to rename
+        if ok.device.type != "cpu":
+            raise
+        raise ValueError(message) from exc
+
+
+def _first(values: Tensor, bad: Tensor) -> object:
+    """The first value where ``bad`` holds, for an error message: called only after
+    :func:`assert_on_device` raised, which it does on CPU alone, so reading it costs
+    no synchronisation."""
+    return values[bad][:1].tolist()[0]
+
+
 def check_target_values(target: Tensor, num_classes: int, ignore_index: int | None) -> None:
     """Check that every target value is a class in ``[0, C)`` or ``ignore_index``.
 
-    Runs on CPU tensors only: on an accelerator it would force a host sync on every
-    call, and the indexing kernels there report out-of-range values themselves.
+    One pass that replaces ignored values by 0 and one ``aminmax``: the test runs on
+    the target's device and raises through :func:`assert_on_device`, so it costs no
+    host synchronisation (a ``ValueError`` at once on CPU, a device-side assert on CUDA).
     """
-    if target.device.type != "cpu" or target.numel() == 0:
+    if target.numel() == 0:
         return
-    bad = (target < 0) | (target >= num_classes)
-    if ignore_index is not None:
-        bad &= target != ignore_index
-    if bool(bad.any()):
-        value = int(target[bad][0])
+    kept = target if ignore_index is None else torch.where(target != ignore_index, target, 0)
+    low, high = torch.aminmax(kept)
+    allowed = f"neither a class in [0, {num_classes}) nor ignore_index={ignore_index}"
+    try:
+        assert_on_device((low >= 0) & (high < num_classes), f"target holds a value that is {allowed}")
+    except ValueError:
+        bad = (kept < 0) | (kept >= num_classes)
+        value = _first(target, bad)
         raise ValueError(
-            f"target contains {value}, which is neither a class in [0, {num_classes}) "
-            f"nor ignore_index={ignore_index}"
-        )
+            f"target contains {value}, which is {allowed} (target shape {tuple(target.shape)})"
+        ) from None
 
 
 def check_binary_target_values(target: Tensor, ignore_index: float | None, *, hard: bool = False) -> None:
     """Check that every target value is in ``[0, 1]`` (exactly 0 or 1 when ``hard``)
-    or ``ignore_index``. CPU tensors only, as :func:`check_target_values`."""
-    if target.device.type != "cpu" or target.numel() == 0:
+    or ``ignore_index``; NaN fails. On the target's device with no host
+    synchronisation, as :func:`check_target_values`."""
+    if target.numel() == 0 or target.dtype == torch.bool:  # bool: 0 / 1 by its type
         return
+    kept = target if ignore_index is None else torch.where(target != ignore_index, target, 0)
     if hard:
-        bad = (target != 0) & (target != 1)
+        ok = ((kept == 0) | (kept == 1)).all()
         allowed = "0 or 1"
     else:
-        bad = ~((target >= 0) & (target <= 1))  # NaN is bad too
+        low, high = torch.aminmax(kept)  # NaN gives NaN, which fails both comparisons
+        ok = (low >= 0) & (high <= 1)
         allowed = "in [0, 1]"
-    if ignore_index is not None:
-        bad &= target != ignore_index
-    if bool(bad.any()):
-        value = target[bad][0].item()
+    rule = f"not {allowed} and not ignore_index={ignore_index}"
+    try:
+        assert_on_device(ok, f"target holds a value that is {rule}")
+    except ValueError:
+        bad = (kept != 0) & (kept != 1) if hard else ~((kept >= 0) & (kept <= 1))
+        value = _first(target, bad)
         raise ValueError(
-            f"target contains {value}, which is not {allowed} and not ignore_index={ignore_index}"
-        )
+            f"target contains {value}, which is {rule} (target shape {tuple(target.shape)})"
+        ) from None
 
 
 def check_same_shape(input: Tensor, target: Tensor) -> None:

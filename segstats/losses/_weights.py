@@ -4,7 +4,11 @@ Accepted files (chosen by suffix, case-insensitive):
 
 - ``.json``: the full document (``{"weights": {"values": [...]}, ...}``) or a bare list;
 - ``.pt``: a 1-D tensor (or a list of numbers) saved with :func:`torch.save`;
-- ``.npy``: a 1-D numeric array saved with :func:`numpy.save`.
+- ``.npy``: a 1-D numeric array saved with :func:`numpy.save`;
+- ``.yaml`` / ``.yml``: the ``class_weight:`` list that ``segstats weights -o x.yaml``
+  writes (``class_weight:`` then one ``- number`` line per class; a flow list
+  ``class_weight: [1.0, 2.0]``, blank lines and ``#`` comments are accepted too). It is
+  read by a small parser of that layout, so PyYAML is not needed.
 
 Every value must be finite and >= 0. Problems raise :class:`ValueError` naming the
 file and what is wrong with it.
@@ -24,7 +28,8 @@ from torch import Tensor
 
 WeightLike = Union[Tensor, Sequence[float], str, "os.PathLike[str]", None]
 
-SUFFIXES = (".json", ".pt", ".npy")
+SUFFIXES = (".json", ".pt", ".npy", ".yaml", ".yml")
+YAML_KEY = "class_weight"
 
 
 def _from_json(path: Path) -> list[Any]:
@@ -55,6 +60,58 @@ def _from_json(path: Path) -> list[Any]:
         raise ValueError(
             f"{path}: 'weights.values' has {len(values)} entries but 'num_classes' is {num_classes}"
         )
+    return values
+
+
+def _yaml_number(text: str, path: Path, line: int) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        # YAML's spellings of infinity and NaN, so the message says "finite", not "number"
+        special = {".inf": math.inf, "+.inf": math.inf, "-.inf": -math.inf, ".nan": math.nan}
+        if text.lower() in special:
+            return special[text.lower()]
+        raise ValueError(f"{path}: line {line}: {text!r} is not a number") from None
+
+
+def _from_yaml(path: Path) -> list[float]:
+    """The ``class_weight:`` list of a ``.yaml`` file as ``segstats weights`` writes it.
+
+    Not a YAML parser: exactly one key, ``class_weight``, holding a block list
+    (``- number`` lines) or a flow list (``[a, b]``); anything else is refused with
+    the line number, never guessed at.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read weights file: {exc}") from exc
+    lines = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        # a '#' starts a comment at the line start or after a blank (YAML's rule)
+        stripped = raw.lstrip()
+        content = "" if stripped.startswith("#") else raw.split(" #", 1)[0].strip()
+        if content and content != "---":
+            lines.append((number, content))
+    expected = (
+        f"expected '{YAML_KEY}:' followed by a list of numbers (as `segstats weights -o x.yaml` writes)"
+    )
+    if not lines or not lines[0][1].startswith(f"{YAML_KEY}:"):
+        where = f"line {lines[0][0]}: " if lines else ""
+        raise ValueError(f"{path}: {where}{expected}")
+    first_line, first = lines[0]
+    inline = first[len(YAML_KEY) + 1 :].strip()
+    if inline:
+        if len(lines) > 1 or not (inline.startswith("[") and inline.endswith("]")):
+            raise ValueError(f"{path}: line {first_line}: {expected}")
+        items = [item.strip() for item in inline[1:-1].split(",")]
+        if items == [""]:
+            return []
+        return [_yaml_number(item, path, first_line) for item in items]
+    values = []
+    for number, content in lines[1:]:
+        if not content.startswith("- "):  # "-1.0" alone is a scalar, not an item
+            raise ValueError(f"{path}: line {number}: {content!r} is not a '- number' list item; {expected}")
+        values.append(_yaml_number(content[1:].strip(), path, number))
     return values
 
 
@@ -109,7 +166,8 @@ def load_weight(weight: WeightLike, num_classes: int | None = None) -> Tensor | 
 
     Args:
         weight: ``None``, a tensor, a sequence of numbers, or a path to a ``.json``,
-            ``.pt`` or ``.npy`` file written by ``segstats weights --output``.
+            ``.pt``, ``.npy`` or ``.yaml`` / ``.yml`` file written by
+            ``segstats weights --output``.
         num_classes: if given, the number of entries the weights must have.
 
     Returns:
@@ -142,6 +200,8 @@ def load_weight(weight: WeightLike, num_classes: int | None = None) -> Tensor | 
             raw = _from_json(path)
         elif suffix == ".pt":
             raw = _from_pt(path)
+        elif suffix in (".yaml", ".yml"):
+            raw = _from_yaml(path)
         else:
             raw = _from_npy(path)
         tensor = _to_tensor(raw, source)

@@ -1,4 +1,9 @@
-"""A weighted sum of losses sharing one ``weight`` and one ``ignore_index``."""
+"""A weighted sum of losses sharing one ``weight`` and one ``ignore_index``.
+
+Every term is a multiclass loss: ``C = 1`` raises :class:`ValueError` (each term
+would be identically 0), and each term checks the target values on the target's
+device with no host synchronisation (see the terms' modules).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 
 from torch import Tensor
 
+from segstats.losses._checks import check_multiclass, check_several_classes
 from segstats.losses._weights import WeightedLoss, WeightLike, resolve_weight
 from segstats.losses.cross_entropy import cross_entropy
 from segstats.losses.dice import dice_loss, focal_tversky_loss, jaccard_loss, tversky_loss
@@ -82,6 +88,11 @@ def combo_loss(
         1.693147
     """
     _check_terms(terms, options)
+    check_multiclass(input, target)
+    check_several_classes(
+        input,
+        "a sum of binary losses, e.g. binary_focal_loss(x, t) + dice_loss(x, t, mode='binary')",
+    )
     w = resolve_weight(weight)
     values = [
         factor

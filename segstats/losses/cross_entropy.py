@@ -1,4 +1,12 @@
-"""Weighted cross entropy, identical to :func:`torch.nn.functional.cross_entropy`."""
+"""Weighted cross entropy, identical to :func:`torch.nn.functional.cross_entropy`.
+
+Target values are checked on the target's own device with no host synchronisation
+(:func:`torch._assert_async`, the same code on every device): a
+value that is neither a class in ``[0, C)`` nor ``ignore_index`` raises
+:class:`ValueError` at once on CPU; on CUDA it fails a device-side assert, reported
+at the next synchronisation as ``CUDA error: device-side assert triggered``. ``C = 1``
+raises :class:`ValueError` (the loss would be identically 0).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ from segstats.losses._checks import (
     autocast_off,
     check_multiclass,
     check_reduction,
+    check_several_classes,
     check_target_values,
     check_weight,
     safe_divide,
@@ -82,6 +91,9 @@ def cross_entropy(
     """
     check_reduction(reduction)
     check_multiclass(input, target)
+    check_several_classes(
+        input, "F.binary_cross_entropy_with_logits (or binary_focal_loss with alpha=-1, gamma=0)"
+    )
     target = as_index(target)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")

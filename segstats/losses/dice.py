@@ -18,9 +18,22 @@ over ``S`` = the classes present in the (kept) target (``classes="present"``) or
 all classes (``"all"``). An image or batch with no kept pixel has ``S`` empty and
 loss 0. With ``per_image`` the loss is the mean of the per-image losses over all
 images, an image with empty ``S`` counting as 0 (as in Berman et al.'s reference
-code). ``reduction="sum"`` returns the unnormalised
+code). In binary / multilabel mode with ``per_image`` the same convention holds per
+(image, channel) pair: a pair whose elements are all ignored has term 0 and is in
+``S`` (its weight stays in the image's denominator), with either ``classes``
+setting; without ``per_image`` a channel with no kept element in the whole batch is
+left out of ``S``. ``reduction="sum"`` returns the unnormalised
 ``sum_{c in S} w_c term_c`` (summed over images); ``"none"`` returns the terms
 ``w_c term_c`` (0 outside ``S``) with shape ``(C,)`` or ``(N, C)`` with ``per_image``.
+
+Target values are checked on the target's own device with no host synchronisation
+(:func:`torch._assert_async`, the same code on every device): multiclass, a value
+that is neither a class in ``[0, C)`` nor ``ignore_index``; binary / multilabel, a
+value outside ``[0, 1]`` (or NaN) that is not ``ignore_index``. Either raises
+:class:`ValueError` at once on CPU; on CUDA it fails a device-side assert, reported
+at the next synchronisation as ``CUDA error: device-side assert triggered``.
+Multiclass mode with ``C = 1`` raises :class:`ValueError` (the softmax is 1, the loss
+identically 0): use ``mode="binary"``.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ from segstats.losses._checks import (
     check_nonnegative,
     check_reduction,
     check_same_shape,
+    check_several_classes,
     check_target_values,
     check_weight,
     reduce_class_terms,
@@ -126,6 +140,7 @@ def _overlap_loss(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if mode == "multiclass":
         check_multiclass(input, target)
+        check_several_classes(input, "mode='binary' (sigmoid of the one channel)")
         target = as_index(target)
         if ignore_index is not None and ignore_index != int(ignore_index):
             raise ValueError(f"ignore_index must be an integer in multiclass mode, got {ignore_index}")
@@ -173,6 +188,12 @@ def _overlap_loss(
             term = term.clamp_min(torch.finfo(term.dtype).tiny if gamma < 1 else 0.0)
             term = term.pow(gamma)
         selected = (g > 0) & kept if classes == "present" else kept
+        if per_image and mode != "multiclass":
+            # an (image, channel) pair with every element ignored counts as 0 and stays
+            # in the image's denominator, as an all-ignored image does in the mean over
+            # images (Berman's convention; the Lovász hinge follows the same rule)
+            term = torch.where(kept, term, torch.zeros_like(term))
+            selected = selected | ~kept
         return reduce_class_terms(term, selected, weight_for(w, x), reduction, per_image)
 
 
@@ -186,7 +207,9 @@ _DOC_ARGS = """
         ignore_index: target value whose pixels take part in no sum (default None).
         smooth: added to numerator and denominator.
         eps: lower bound of the denominator.
-        per_image: one score per image and class, then the mean over images.
+        per_image: one score per image and class, then the mean over images
+            (binary / multilabel: an (image, channel) pair whose elements are all
+            ignored counts as 0 and stays in that image's denominator).
         classes: ``"present"`` (classes in the kept target) or ``"all"``.
         log_loss: use ``-log(max(score, eps))`` instead of ``1 - score``.
         mode: ``"multiclass"`` (softmax), ``"binary"`` or ``"multilabel"`` (sigmoid).

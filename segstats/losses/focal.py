@@ -3,6 +3,15 @@
 Two forms: the multiclass softmax form :func:`focal_loss` / :class:`FocalLoss`, and
 the sigmoid form :func:`binary_focal_loss` / :class:`BinaryFocalLoss` with the
 semantics of ``torchvision.ops.sigmoid_focal_loss``.
+
+Target values are checked on the target's own device with no host synchronisation
+(:func:`torch._assert_async`, the same code on every device): a
+value that is neither a class in ``[0, C)`` nor ``ignore_index`` raises
+:class:`ValueError` at once on CPU; on CUDA it fails a device-side assert, reported
+at the next synchronisation as ``CUDA error: device-side assert triggered``. ``C = 1``
+raises :class:`ValueError` (the loss would be identically 0).
+For the binary form the values must be in ``[0, 1]`` or ``ignore_index``, checked
+the same way (NaN fails).
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from segstats.losses._checks import (
     check_nonnegative,
     check_reduction,
     check_same_shape,
+    check_several_classes,
     check_target_values,
     check_weight,
     safe_divide,
@@ -91,6 +101,7 @@ def focal_loss(
     check_reduction(reduction)
     check_nonnegative("gamma", gamma)
     check_multiclass(input, target)
+    check_several_classes(input, "binary_focal_loss / BinaryFocalLoss")
     target = as_index(target)
     w = resolve_weight(weight)
     num_classes = input.shape[1]

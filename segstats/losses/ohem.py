@@ -1,5 +1,13 @@
 """Online hard example mining cross entropy (Shrivastava et al., CVPR 2016; the
-pixel-wise form used by PSPNet / OCNet / mmsegmentation)."""
+pixel-wise form used by PSPNet / OCNet / mmsegmentation).
+
+Target values are checked on the target's own device with no host synchronisation
+(:func:`torch._assert_async`, the same code on every device): a
+value that is neither a class in ``[0, C)`` nor ``ignore_index`` raises
+:class:`ValueError` at once on CPU; on CUDA it fails a device-side assert, reported
+at the next synchronisation as ``CUDA error: device-side assert triggered``. ``C = 1``
+raises :class:`ValueError` (the loss would be identically 0).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ from segstats.losses._checks import (
     autocast_off,
     check_multiclass,
     check_reduction,
+    check_several_classes,
     check_target_values,
     check_weight,
     safe_divide,
@@ -73,6 +82,10 @@ def ohem_cross_entropy(
     """
     check_reduction(reduction)
     check_multiclass(input, target)
+    check_several_classes(
+        input,
+        "a binary loss: binary_focal_loss or F.binary_cross_entropy_with_logits (OHEM has no binary form)",
+    )
     target = as_index(target)
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")

@@ -179,3 +179,100 @@ def test_eps_zero_with_an_ignored_image_has_finite_gradients(fn, classes):
     all_ignored = fn(x, torch.full_like(y, 255), ignore_index=255, eps=0.0, classes=classes)
     all_ignored.backward()
     assert all_ignored.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+
+
+def _brute_per_image_multilabel(x, t, ignore, kind, classes, weight, smooth, eps, alpha=0.5, beta=0.5):
+    """The per-image multilabel mean, element by element in plain Python: an (image,
+    channel) pair whose elements are all ignored counts as 0 and stays in the image's
+    denominator (Berman's convention for an all-ignored image)."""
+    n, c = x.shape[:2]
+    xs = x.reshape(n, c, -1).tolist()
+    ts = t.reshape(n, c, -1).tolist()
+    per_image = []
+    for i in range(n):
+        num = den = 0.0
+        for k in range(c):
+            kept = [
+                (1 / (1 + math.exp(-a)), b) for a, b in zip(xs[i][k], ts[i][k], strict=True) if b != ignore
+            ]
+            if not kept:
+                num += 0.0
+                den += weight[k]
+                continue
+            inter = sum(p * g for p, g in kept)
+            psum = sum(p for p, _ in kept)
+            gsum = sum(g for _, g in kept)
+            if classes == "present" and gsum == 0:
+                continue
+            if kind == "dice":
+                score = (2 * inter + smooth) / max(psum + gsum + smooth, eps)
+            elif kind == "jaccard":
+                score = (inter + smooth) / max(psum + gsum - inter + smooth, eps)
+            else:
+                fp, fn = psum - inter, gsum - inter
+                score = (inter + smooth) / max(inter + alpha * fp + beta * fn + smooth, eps)
+            num += weight[k] * (1 - score)
+            den += weight[k]
+        per_image.append(num / den if den > 0 else 0.0)
+    return sum(per_image) / n
+
+
+@pytest.mark.parametrize("kind", ["dice", "jaccard", "tversky"])
+@pytest.mark.parametrize("classes", ["present", "all"])
+@pytest.mark.parametrize("smooth", [0.0, 1.0])
+def test_multilabel_per_image_all_ignored_pair_counts_as_zero(kind, classes, smooth):
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 4, 5, 6, dtype=torch.float64, generator=gen)
+    t = torch.randint(0, 2, x.shape, generator=gen).to(torch.float64)
+    t[0, 1] = 255  # image 0, channel 1: every element ignored
+    t[1, 3] = 255  # image 1, channel 3 too
+    t[1, 0, :2] = 255  # a partly ignored pair
+    t[2, 2] = 0.0  # a kept pair with no positive (absent from "present")
+    t[2, 0] = 255  # image 2, channel 0: all ignored
+    weight = [0.5, 1.0, 2.0, 1.5]
+    fn = {"dice": L.dice_loss, "jaccard": L.jaccard_loss, "tversky": L.tversky_loss}[kind]
+    kw = {"alpha": 0.3, "beta": 0.7} if kind == "tversky" else {}
+    got = fn(
+        x,
+        t,
+        mode="multilabel",
+        ignore_index=255,
+        per_image=True,
+        classes=classes,
+        weight=weight,
+        smooth=smooth,
+        **kw,
+    )
+    expected = _brute_per_image_multilabel(
+        x, t, 255, kind, classes, weight, smooth, 1e-7, **({"alpha": 0.3, "beta": 0.7} if kw else {})
+    )
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+    # the all-ignored pairs are 0 in "none" and add nothing to "sum"
+    terms = fn(
+        x,
+        t,
+        mode="multilabel",
+        ignore_index=255,
+        per_image=True,
+        classes=classes,
+        weight=weight,
+        smooth=smooth,
+        reduction="none",
+        **kw,
+    )
+    assert terms[0, 1].item() == 0.0 and terms[1, 3].item() == 0.0 and terms[2, 0].item() == 0.0
+
+
+def test_multilabel_per_image_with_every_pair_ignored_is_zero():
+    x = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
+    t = torch.full((2, 3, 4), 255.0)
+    loss = L.dice_loss(x, t, mode="multilabel", ignore_index=255, per_image=True)
+    loss.backward()
+    assert loss.item() == 0.0 and torch.equal(x.grad, torch.zeros_like(x))
+    # binary mode per image: an all-ignored image is 0 in the mean over images, as before
+    tb = torch.randint(0, 2, (2, 1, 4)).double()
+    tb[1] = 255
+    xb = x.detach()[:, :1]
+    both = L.dice_loss(xb, tb, mode="binary", ignore_index=255, per_image=True)
+    alone = L.dice_loss(xb[:1], tb[:1], mode="binary", ignore_index=255, per_image=True)
+    assert both.item() == pytest.approx(alone.item() / 2, rel=1e-12)

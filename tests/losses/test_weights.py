@@ -11,6 +11,7 @@ import torch
 
 import segstats.losses as L
 from segstats.losses._weights import load_weight
+from segstats.writers import write_output
 
 VALUES = [0.27528322, 1.0, 3.48062665]
 
@@ -45,10 +46,18 @@ def weight_files(tmp_path):
     torch.save(torch.tensor(VALUES, dtype=torch.float32), pt)
     npy = tmp_path / "w.npy"
     np.save(npy, np.asarray(VALUES, dtype=np.float64))
-    return {"json": full, "list": bare, "pt": pt, "npy": npy}
+    # .yaml / .yml as segstats' own writer renders them (what `segstats weights -o` writes)
+    yaml = tmp_path / "w.yaml"
+    write_output(str(yaml), {}, np.asarray(VALUES, dtype=np.float64))
+    yml = tmp_path / "w.yml"
+    write_output(str(yml), {}, np.asarray(VALUES, dtype=np.float64))
+    return {"json": full, "list": bare, "pt": pt, "npy": npy, "yaml": yaml, "yml": yml}
 
 
-@pytest.mark.parametrize("kind", ["json", "list", "pt", "npy"])
+KINDS = ["json", "list", "pt", "npy", "yaml", "yml"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_file_formats_load_the_numbers(weight_files, kind):
     w = load_weight(weight_files[kind])
     assert w is not None and w.dtype == torch.float32
@@ -56,7 +65,7 @@ def test_file_formats_load_the_numbers(weight_files, kind):
     assert load_weight(str(weight_files[kind])) is not None
 
 
-@pytest.mark.parametrize("kind", ["json", "list", "pt", "npy"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", ["cross_entropy", "focal", "dice", "lovasz", "ohem"])
 def test_loss_from_file_equals_loss_from_tensor(weight_files, kind, name):
     x = torch.randn(2, 3, 5, 6)
@@ -134,10 +143,10 @@ def test_bad_npy_pt_and_suffix(tmp_path):
     torch.save(torch.tensor([1.0, -1.0]), neg)
     with pytest.raises(ValueError, match=r"neg\.pt.*>= 0"):
         load_weight(neg)
-    yaml = tmp_path / "w.yaml"
-    yaml.write_text("class_weight: [1, 2]\n")
-    with pytest.raises(ValueError, match=r"w\.yaml.*unsupported"):
-        load_weight(yaml)
+    toml = tmp_path / "w.toml"
+    toml.write_text("class_weight = [1, 2]\n")
+    with pytest.raises(ValueError, match=r"w\.toml.*unsupported.*\.yaml, \.yml"):
+        load_weight(toml)
     with pytest.raises(ValueError, match=r"missing\.json.*not found"):
         load_weight(tmp_path / "missing.json")
 
@@ -191,3 +200,71 @@ def test_functional_tensor_weight_values_are_checked(fn, bad, message):
         fn(x, y, weight=torch.tensor(bad))
     with pytest.raises(ValueError, match=message):
         L.binary_focal_loss(x, (y[:, None] == 1).expand_as(x).float(), weight=torch.tensor(bad))
+
+
+def test_yaml_reads_what_the_writer_writes_at_full_precision(tmp_path):
+    # values whose repr needs all 17 digits, an exponent, an integer and 0
+    values = np.array([0.1 + 0.2, 1e-05, 3.0, 0.0, 123456.789, 2.5e-300], dtype=np.float64)
+    path = tmp_path / "w.yaml"
+    write_output(str(path), {}, values)
+    assert path.read_text().startswith("class_weight:\n- ")
+    w = load_weight(path)
+    assert w is not None
+    torch.testing.assert_close(w, torch.tensor(values, dtype=torch.float32), rtol=0, atol=0)
+    yaml = pytest.importorskip("yaml")
+    # the same numbers as a real YAML parser reads from the same file, except that
+    # PyYAML (YAML 1.1) takes the writer's "1e-05" (no dot) for a string
+    loaded = yaml.safe_load(path.read_text())["class_weight"]
+    assert [v for i, v in enumerate(loaded) if i != 1] == [float(v) for i, v in enumerate(values) if i != 1]
+
+
+def test_yaml_from_the_cli(tmp_path):
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from segstats.cli import app
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+
+    Image.fromarray(np.array([[0, 0, 1], [1, 2, 2]], dtype=np.uint8)).save(masks / "a.png")
+    Image.fromarray(np.array([[0, 1, 1], [2, 2, 2]], dtype=np.uint8)).save(masks / "b.png")
+    out_yaml, out_json = tmp_path / "w.yaml", tmp_path / "w.json"
+    for out in (out_yaml, out_json):
+        result = CliRunner().invoke(app, ["weights", str(masks), "--num-classes", "3", "-o", str(out)])
+        assert result.exit_code == 0, result.output
+    torch.testing.assert_close(load_weight(out_yaml), load_weight(out_json), rtol=0, atol=0)
+    loss = L.build("focal", weight=out_yaml)
+    assert torch.equal(loss.weight, load_weight(out_json))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "expected 'class_weight:'"),
+        ("weights:\n- 1.0\n", r"line 1: expected 'class_weight:'"),
+        ("class_weight:\n- 1.0\n- abc\n", r"line 3: 'abc' is not a number"),
+        ("class_weight:\n- 1.0\nother: 2\n", r"line 3: 'other: 2' is not a '- number' list item"),
+        ("class_weight:\n-1.0\n", r"line 2: '-1.0' is not a '- number' list item"),
+        ("class_weight:\n- 1.0\n- -2.0\n", ">= 0"),
+        ("class_weight:\n- 1.0\n- .nan\n", "finite"),
+        ("class_weight:\n- .inf\n", "finite"),
+        ("class_weight: []\n", "empty"),
+        ("class_weight:\n", "empty"),
+        ("class_weight: 1.0\n", "line 1: expected"),
+    ],
+)
+def test_malformed_yaml_names_file_and_problem(tmp_path, content, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message) as info:
+        load_weight(path)
+    assert "bad.yaml" in str(info.value)
+
+
+def test_yaml_comments_flow_list_and_document_marker(tmp_path):
+    path = tmp_path / "hand.yml"
+    path.write_text("# written by hand\n---\nclass_weight: [0.5, 2, 1e-3]  # three classes\n")
+    torch.testing.assert_close(load_weight(path), torch.tensor([0.5, 2.0, 1e-3]))
+    path.write_text("class_weight:\n  # indented items and comments\n  - 0.5  # first\n\n  - 2.0\n")
+    torch.testing.assert_close(load_weight(path), torch.tensor([0.5, 2.0]))

@@ -15,6 +15,8 @@ from segstats.cli._common import (
     ReadArgs,
     choice_option,
     markup_free,
+    require_module,
+    require_read_extras,
     scan_labels,
 )
 from segstats.cli._console import Messages
@@ -98,12 +100,15 @@ def audit_command(
         raise UsageError("no label PATH given")
     sort_rows([], sort)  # refuse a bad --sort before scanning
     if plot is not None:
-        from segstats.plot import plot_format
+        from segstats.plot import PLOT_EXTRA_HINT, plot_format
 
         plot_format(plot)
+        require_module("matplotlib", f"--plot {plot}", PLOT_EXTRA_HINT)
     read = ReadArgs(jobs=jobs, skip_errors=True)
-    stats = scan_labels(messages, paths, labels, read, list_errors=False)
-    other = scan_labels(messages, against, labels, read, list_errors=False) if against else None
+    require_read_extras([*paths, *(against or [])], read)  # before either split is read
+    # the label notes are findings of the report (void-as-class, ...), not stderr lines
+    stats = scan_labels(messages, paths, labels, read, list_errors=False, notes=False)
+    other = scan_labels(messages, against, labels, read, list_errors=False, notes=False) if against else None
     report = audit(stats, against=other, label=", ".join(paths), against_label=", ".join(against or []))
     ordered = sort_rows(report.rows, sort)
     shown, hidden = limit_rows(ordered, limit)

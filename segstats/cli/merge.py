@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from segstats.cli._common import refuse_non_json
+from segstats.cli._common import destination, refuse_non_json
 from segstats.cli._console import Messages, plural
 
 DocumentsArg = Annotated[
@@ -16,7 +16,9 @@ DocumentsArg = Annotated[
 MergedOpt = Annotated[
     str,
     typer.Option(
-        "--output", "-o", help="The merged document to write (.json), or table (.jsonl, .csv, .parquet)."
+        "--output",
+        "-o",
+        help="The merged document to write (.json; - for stdout), or table (.jsonl, .csv, .parquet).",
     ),
 ]
 # Suffixes of per-image tables: merging those merges rows, not documents.
@@ -53,5 +55,5 @@ def merge_command(
     write_output(output, merged.to_dict())
     messages.info(
         f"merged {plural(len(parts), 'document')}: {plural(merged.num_images, 'image')}, "
-        f"{plural(merged.total_pixels, 'pixel')}; wrote {output}"
+        f"{plural(merged.total_pixels, 'pixel')}; wrote {destination(output)}"
     )

@@ -51,7 +51,10 @@ class ThreadExecutor:
         try:
             futures = {pool.submit(task, *args): index for index, args in enumerate(arguments)}
             for future in concurrent.futures.as_completed(futures):
-                yield futures[future], future.result()
+                # popped so that a finished chunk's result (per-image rows too) is freed once
+                # the caller has used it: memory follows the chunks in flight, not the scan
+                index = futures.pop(future)
+                yield index, future.result()
         finally:
             # early close (bad file, Ctrl-C): drop what has not started; running tasks end on their own
             pool.shutdown(wait=False, cancel_futures=True)

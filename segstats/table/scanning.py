@@ -28,7 +28,7 @@ on_rows=on_rows, allow_empty=True, ...))``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +130,40 @@ def fingerprints(files: Sequence[str]) -> Iterator[tuple[str, Fingerprint | None
             yield path, None
 
 
+# mtime_ns of a file without one, in the compact fingerprint arrays (a real one is never this).
+NO_MTIME = np.iinfo(np.int64).min
+
+
+class FingerprintArrays:
+    """The fingerprints of a sorted file list, 16 bytes a file (numpy), ETags apart.
+
+    A dict of Fingerprint objects would cost some 250 bytes a file: the largest thing a
+    scan with ``--per-image`` held, growing with the number of files.
+    """
+
+    def __init__(self, pairs: Iterable[tuple[str, Fingerprint | None]], count: int) -> None:
+        self.size = np.full(count, -1, dtype=np.int64)
+        self.mtime_ns = np.full(count, NO_MTIME, dtype=np.int64)
+        self.etag: dict[int, str] = {}
+        for index, (_, fingerprint) in enumerate(pairs):
+            if fingerprint is None:
+                continue
+            if fingerprint.size is not None:
+                self.size[index] = fingerprint.size
+            if fingerprint.mtime_ns is not None:
+                self.mtime_ns[index] = fingerprint.mtime_ns
+            if fingerprint.etag is not None:
+                self.etag[index] = fingerprint.etag
+
+    def __getitem__(self, index: int) -> Fingerprint:
+        size, mtime_ns = int(self.size[index]), int(self.mtime_ns[index])
+        return Fingerprint(
+            size=size if size >= 0 else None,
+            mtime_ns=mtime_ns if mtime_ns != NO_MTIME else None,
+            etag=self.etag.get(index),
+        )
+
+
 @dataclass
 class TableScan:
     """A scan writing the per-image table ``path`` (optionally reusing its old rows).
@@ -153,7 +187,9 @@ class TableScan:
     incremental: bool = False
     plan: IncrementalPlan | None = None
     note: str | None = None
-    _fingerprints: dict[str, Fingerprint | None] = field(default_factory=dict, repr=False)
+    _prints: FingerprintArrays | None = field(default=None, repr=False)
+    # Index in ``files`` of each file of ``to_read`` (rows come in that order).
+    _read_index: Any = field(default=None, repr=False)
 
     @property
     def reused(self) -> int:
@@ -179,31 +215,36 @@ class TableScan:
         # The table's order is the shown path's; sorting by it makes rows come in that order
         # whatever order the files were listed in (a --files-from list, undecodable names).
         ordered = sorted(files, key=shown_path)
-        prints = dict(fingerprints(ordered))
-        scan = cls(path, label_options, ordered, ordered, incremental, _fingerprints=prints)
+        prints = FingerprintArrays(fingerprints(ordered), len(ordered))
+        every = np.arange(len(ordered), dtype=np.int64)
+        scan = cls(path, label_options, ordered, ordered, incremental, _prints=prints, _read_index=every)
         if not incremental:
             return scan
         if not os.path.exists(path):
             scan.note = f"{path} does not exist yet: reading every file"
             return scan
-        plan = plan_incremental(read_table(path), prints.items(), label_options)
+        current = ((name, prints[index]) for index, name in enumerate(ordered))
+        plan = plan_incremental(read_table(path), current, label_options)
         if plan.full_rescan is not None:
             scan.note = f"{path}: {plan.full_rescan}; reading every file"
             return scan
         scan.plan = plan
         scan.to_read = plan.to_read  # in the order given: sorted
+        scan._read_index = np.array(
+            [index for index, name in enumerate(ordered) if shown_path(name) not in plan.reuse],
+            dtype=np.int64,
+        )
         return scan
 
-    def _row(self, counted: FileCounts) -> ImageRow:
-        fingerprint = self._fingerprints.get(counted.path)
+    def _row(self, counted: FileCounts, fingerprint: Fingerprint) -> ImageRow:
         return row_from_counts(
             counted.path,
             counted.counts,
             counted.width,
             counted.height,
-            size=fingerprint.size if fingerprint is not None else None,
-            mtime_ns=fingerprint.mtime_ns if fingerprint is not None else None,
-            etag=fingerprint.etag if fingerprint is not None else None,
+            size=fingerprint.size,
+            mtime_ns=fingerprint.mtime_ns,
+            etag=fingerprint.etag,
             label_options=self.label_options,
         )
 
@@ -245,9 +286,17 @@ class TableScan:
                     table.write(row)
                     reused_sums.add(row)
 
+            cursor = [0]  # position in to_read: rows come in its order (skipped files have none)
+
             def on_rows(chunk: list[FileCounts]) -> None:
                 for counted in chunk:
-                    row = self._row(counted)
+                    while self.to_read[cursor[0]] != counted.path:
+                        cursor[0] += 1
+                    position = int(self._read_index[cursor[0]])
+                    cursor[0] += 1
+                    if self._prints is None or self.files[position] != counted.path:
+                        raise RuntimeError(f"{counted.path}: a row the scan was not asked for")
+                    row = self._row(counted, self._prints[position])
                     write_reused_before(row.shown_path)
                     table.write(row)
 

@@ -32,8 +32,10 @@ How it is computed (one integer sort per row, no autograd through the sort):
   their place.
 - On CPU only the rows whose value is used are sorted (``classes="present"`` skips
   absent classes; an absent class under ``"all"`` has loss ``max(e)``, found without
-  a sort), since reading a CPU tensor costs no device synchronisation; on an
+  a sort), since reading a CPU tensor costs no device synchronisation; each row of
+  >= 32768 pixels is a 1-D radix sort (shorter rows: one batched sort). On an
   accelerator every row goes through one batched sort, with no host synchronisation.
+- No torch.compile needed (none is used).
 - Target values are checked on every device without a host synchronisation
   (``torch._assert_async``); on CPU the assertion fails at once and becomes a
   ValueError naming the bad value.
@@ -89,7 +91,9 @@ def _assert_valid_targets(target: Tensor, bad: Tensor, allowed: str) -> None:
         raise ValueError(f"target contains {value}, which is not {allowed}") from None
 
 
-def _jaccard_steps(keys: Tensor, fg_total: Tensor | float, dtype: torch.dtype) -> Tensor:
+def _jaccard_steps(
+    keys: Tensor, fg_total: Tensor | float, dtype: torch.dtype, k: Tensor | None = None
+) -> Tensor:
     """Jaccard steps ``J_k - J_{k-1}`` of rows of sorted keys ``(R, W)``.
 
     The key's lowest bit is 1 for a background pixel; ``fg_total`` is ``G`` per row
@@ -104,7 +108,8 @@ def _jaccard_steps(keys: Tensor, fg_total: Tensor | float, dtype: torch.dtype) -
     count_dtype = dtype if width <= 2**24 else keys.dtype
     union = torch.cumsum(bg, dim=-1, dtype=count_dtype).add_(fg_total).to(dtype)  # >= 1
     inv = union.reciprocal()
-    k = torch.arange(1, width + 1, dtype=dtype, device=keys.device)
+    if k is None:  # positions 1..W
+        k = torch.arange(1, width + 1, dtype=dtype, device=keys.device)
     steps = torch.where(bg, (union - k).mul_(inv).div_(union - 1), inv)
     steps[:, :1] = inv[:, :1]  # J_1 = 1 / U_1 (the bg formula is 0/0 there when G = 0)
     return steps
@@ -135,6 +140,12 @@ def _rows_cpu(
     values = torch.zeros(rows, dtype=dtype)
     coef = torch.zeros(rows, width, dtype=dtype)
     limit = torch.tensor([zero_key], dtype=keys.dtype)
+    positions = torch.arange(1, width + 1, dtype=dtype)
+    sort_rows = [r for r in range(rows) if needed[r] and fg_total[r] > 0] if width else []
+    presorted: dict[int, tuple[Tensor, Tensor]] = {}
+    if sort_rows and width < _RADIX_MIN:  # no radix sort for short rows: one batched sort
+        all_keys, all_order = torch.sort(keys[sort_rows], dim=-1)
+        presorted = {r: (all_keys[j], all_order[j]) for j, r in enumerate(sort_rows)}
     for r in range(rows):
         if not needed[r] or width == 0:
             continue
@@ -144,15 +155,21 @@ def _rows_cpu(
                 values[r] = errors[r, at]
                 coef[r, at] = 1.0
             continue
-        order_keys, order = torch.sort(keys[r])
+        order_keys, order = presorted[r] if presorted else torch.sort(keys[r])
         live = int(torch.searchsorted(order_keys, limit))
         if live == 0:
             continue
-        order_keys, order = order_keys[None, :live], order[:live]
-        steps = _jaccard_steps(order_keys, fg_total[r], dtype)[0]
-        values[r] = torch.dot(_decode(order_keys[0], hinge, errors[r], order), steps)
-        coef[r].scatter_(0, order, torch.where((order_keys[0] & 1).bool(), steps, steps.neg()))
+        order_keys, order = order_keys[:live], order[:live]
+        steps = _jaccard_steps(order_keys[None], fg_total[r], dtype, positions[:live])[0]
+        # a cascade sum (torch.sum), not a BLAS dot, which accumulates float32 in float32
+        values[r] = (_decode(order_keys, hinge, errors[r], order) * steps).sum()
+        coef[r].scatter_(0, order, torch.where((order_keys & 1).bool(), steps, steps.neg()))
     return values, coef
+
+
+def _host_rows(z: Tensor) -> bool:
+    """Whether the rows are processed one by one on the host (CPU tensors)."""
+    return z.device.type == "cpu"
 
 
 def _rows_batched(
@@ -164,7 +181,7 @@ def _rows_batched(
     order_keys, order = torch.sort(keys, dim=-1)
     steps = _jaccard_steps(order_keys, fg_total.reshape(-1, 1), dtype)
     steps.masked_fill_(order_keys >= zero_key, 0.0)  # zero errors and ignored pixels
-    values = torch.linalg.vecdot(_decode(order_keys, hinge, errors, order), steps)
+    values = (_decode(order_keys, hinge, errors, order) * steps).sum(-1)
     signed = torch.where((order_keys & 1).bool(), steps, steps.neg())
     return values, torch.zeros_like(errors).scatter_(1, order, signed)
 
@@ -181,7 +198,7 @@ class _LovaszRows(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         z: Tensor,
         fg: Tensor,
@@ -217,7 +234,7 @@ class _LovaszRows(torch.autograd.Function):
         rows = n * c if per_image else c
         width = errors.numel() // rows if rows else 0
         keys, errors = keys.view(rows, width), errors.view(rows, width)
-        if z.device.type == "cpu":
+        if _host_rows(z):
             values, coef = _rows_cpu(
                 keys, errors, fg_total.reshape(-1).tolist(), needed.reshape(-1).tolist(), zero_key, hinge
             )
@@ -233,7 +250,7 @@ class _LovaszRows(torch.autograd.Function):
         return values.view(n, c) if per_image else values.view(1, c)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         (coef,) = ctx.saved_tensors
         grad_rows = (coef * grad.reshape(-1, 1)).view(ctx.shape)
         grad_z = grad_rows if ctx.per_image else grad_rows.transpose(0, 1)
@@ -303,7 +320,9 @@ def lovasz_softmax_loss(
         p = F.softmax(to_compute(input), dim=1).reshape(n, c, m)
         t = target.reshape(n, 1, m)
         valid = None if ignore_index is None else t != ignore_index
-        if valid is not None and 0 <= ignore_index < c:  # then ignored pixels are no class's
+        if (
+            valid is not None and ignore_index is not None and 0 <= ignore_index < c
+        ):  # then ignored pixels are no class's
             t = torch.where(valid, t, torch.full_like(t, c))
         fg = t == torch.arange(c, device=t.device).view(1, c, 1)
         fg_total = fg.sum(-1) if per_image else fg.sum((0, 2)).unsqueeze(0)
@@ -316,7 +335,7 @@ def lovasz_softmax_loss(
             kept = valid.any(-1) if per_image else valid.any(-1).any(0, keepdim=True)
             kept = kept.expand(present.shape)
         selected = present & kept if classes == "present" else kept
-        losses = _LovaszRows.apply(p, fg, valid, fg_total, selected, per_image, False)
+        losses = _LovaszRows.apply(p, fg, valid, fg_total, selected, per_image, False)  # type: ignore[no-untyped-call]
         return reduce_class_terms(losses, selected, weight_for(w, p), reduction, per_image)
 
 
@@ -419,7 +438,7 @@ def lovasz_hinge_loss(
         rows = (n, c) if per_image else (1, c)
         every = torch.ones(rows, dtype=torch.bool, device=x.device)
         fg_total = fg.sum(-1) if per_image else fg.sum((0, 2)).unsqueeze(0)
-        losses = _LovaszRows.apply(x, fg, valid, fg_total, every, per_image, True)
+        losses = _LovaszRows.apply(x, fg, valid, fg_total, every, per_image, True)  # type: ignore[no-untyped-call]
         return reduce_class_terms(losses, every, weight_for(w, x), reduction, per_image)
 
 

@@ -54,6 +54,7 @@ from torch import Tensor
 
 from segstats.losses._checks import (
     as_index,
+    assert_on_device,
     autocast_off,
     check_classes,
     check_multiclass,
@@ -78,16 +79,16 @@ _RADIX_MIN = 32768
 def _assert_valid_targets(target: Tensor, bad: Tensor, allowed: str) -> None:
     """Fail when any element of ``bad`` (a bool mask over ``target``) is set.
 
-    One code path on every device: ``torch._assert_async`` needs no host
-    synchronisation (an accelerator asserts on the device, the meta device skips it)
-    and on CPU it raises at once, turned here into a ValueError naming the value.
+    Through :func:`~segstats.losses._checks.assert_on_device`, the one check every loss
+    uses: no host synchronisation on any device (an accelerator asserts on the device),
+    a ValueError at once on CPU, turned here into one naming the first bad value.
     """
     if bad.numel() == 0:
         return
     try:
-        torch._assert_async(~bad.any(), f"target contains a value that is not {allowed}")
-    except RuntimeError:
-        value = target[bad][0].item()
+        assert_on_device(~bad.any(), f"target contains a value that is not {allowed}")
+    except ValueError:
+        value = target[bad][:1].tolist()[0]  # CPU only (it raised): no synchronisation
         raise ValueError(f"target contains {value}, which is not {allowed}") from None
 
 

@@ -21,6 +21,7 @@ from segstats.errors import BadInputError, NoFilesError, SegstatsError, UsageErr
 
 if TYPE_CHECKING:
     from segstats.api import FilePlan, plan_files, scan
+    from segstats.sampling import sampling_weights
     from segstats.stats import DatasetStats, merge_stats
     from segstats.weights import METHODS, compute_weights
 
@@ -33,6 +34,7 @@ _LAZY = {
     "merge_stats": "segstats.stats",
     "METHODS": "segstats.weights",
     "compute_weights": "segstats.weights",
+    "sampling_weights": "segstats.sampling",
 }
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "discover",
     "merge_stats",
     "plan_files",
+    "sampling_weights",
     "scan",
 ]
 

@@ -299,7 +299,7 @@ def audit(
         k = max(stats.num_classes, against.num_classes)
         stats, against = pad_classes(stats, k), pad_classes(against, k)
     rows = class_rows(stats, method, examples)
-    findings = class_findings(rows, stats.num_images, stats.ignore_index, thresholds)
+    findings = class_findings(rows, stats, thresholds)
     findings += error_findings(stats.errors)
     findings += mixed_findings(stats.image_sizes, stats.image_modes)
     comparison = None

@@ -27,6 +27,7 @@ SortKey = Literal["id", "share", "images"]
 FindingKind = Literal[
     "absent-class",
     "void-as-class",
+    "ignore-in-range",
     "rare-class",
     "dominant-class",
     "imbalance-ratio",

@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from segstats.errors import UsageError
 from segstats.labels import UNKNOWN_LABEL_PREFIX
+from segstats.notes import absent_classes, label_notes
 
 if TYPE_CHECKING:
     from segstats.audit import ClassRow
+    from segstats.stats import DatasetStats
 
 # Severities: warnings make `audit --strict` exit 1; notes never do.
 WARNING = "warning"
@@ -28,6 +30,7 @@ INFO = "info"
 FINDING_KINDS: dict[str, str] = {
     "absent-class": "classes with no pixel at all (their weight is 0.0)",
     "void-as-class": "no --ignore-index and value 255 counted as the last class",
+    "ignore-in-range": "the ignore index is one of the classes 0..K-1, so it has no pixels (a note)",
     "rare-class": "a class in fewer than --min-image-share of the images",
     "dominant-class": "a class with more than half of the labelled pixels",
     "imbalance-ratio": "largest/smallest class share; a warning above --max-imbalance, else a note",
@@ -47,8 +50,6 @@ DEFAULT_DOMINANT_SHARE = 0.5
 MAX_FILES_IN_MESSAGE = 3
 # Classes (or runs of consecutive classes) named in one finding's message (all are in the JSON).
 MAX_CLASSES_IN_MESSAGE = 10
-# The usual void label; counted as the last class it suggests a missing --ignore-index.
-VOID_VALUE = 255
 
 
 @dataclass(frozen=True)
@@ -144,8 +145,9 @@ def _percent(fraction: float) -> str:
     return f"{100 * fraction:.3g}%"
 
 
-def _absent(rows: Sequence[ClassRow]) -> list[Finding]:
-    absent = [row for row in rows if row.pixels == 0]
+def _absent(rows: Sequence[ClassRow], stats: DatasetStats) -> list[Finding]:
+    # the ignore index inside 0..K-1 has no pixels by construction: its own note says so
+    absent = [rows[c] for c in absent_classes(stats)]
     if not absent:
         return []
     shown = ", ".join(row.label for row in absent[:MAX_CLASSES_IN_MESSAGE])
@@ -158,21 +160,13 @@ def _absent(rows: Sequence[ClassRow]) -> list[Finding]:
     return [Finding("absent-class", WARNING, message, tuple(r.class_id for r in absent), value=len(absent))]
 
 
-def class_findings(
-    rows: Sequence[ClassRow], num_images: int, ignore_index: int | None, thresholds: Thresholds
-) -> list[Finding]:
-    """Absent, void-as-class, rare and dominant classes, and the imbalance ratio."""
-    findings = _absent(rows)
-    if ignore_index is None and len(rows) == VOID_VALUE + 1 and rows[VOID_VALUE].pixels:
-        findings.append(
-            Finding(
-                "void-as-class",
-                WARNING,
-                f"value {VOID_VALUE} is counted as class {VOID_VALUE} ({rows[VOID_VALUE].pixels:,} pixels); "
-                f"if it marks void pixels, pass --ignore-index {VOID_VALUE}",
-                (VOID_VALUE,),
-            )
-        )
+def class_findings(rows: Sequence[ClassRow], stats: DatasetStats, thresholds: Thresholds) -> list[Finding]:
+    """Absent, rare and dominant classes, the imbalance ratio, and the label notes of
+    :mod:`segstats.notes` (void counted as a class, the ignore index in 0..K-1)."""
+    num_images = stats.num_images
+    findings = _absent(rows, stats)
+    # the texts every scanning command shows, as findings here
+    findings += [Finding(n.code, n.severity, n.text, n.classes) for n in label_notes(stats)]
     for row in rows:
         if 0 < row.images < thresholds.min_image_share * num_images:
             findings.append(

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from segstats.audit import WARNING, AuditReport, ClassRow
 from segstats.compare import SplitComparison
+from segstats.errors import printable
 
 # Width of the share bar in characters.
 BAR_WIDTH = 16
@@ -60,7 +61,7 @@ def class_table(report: AuditReport, rows: Sequence[ClassRow] | None = None) -> 
         style = "yellow" if absent else None
         table.add_row(
             str(row.class_id),
-            escape(row.name or ""),
+            escape(printable(row.name or "")),
             f"{row.pixels:,}",
             _percent(row.pixel_share),
             f"{row.images:,}",
@@ -92,7 +93,7 @@ def comparison_table(comparison: SplitComparison, class_ids: Sequence[int] | Non
         missing = (row.share > 0) != (row.other_share > 0)
         table.add_row(
             str(row.class_id),
-            escape(row.name or ""),
+            escape(printable(row.name or "")),
             _percent(row.share),
             _percent(row.other_share),
             f"{100 * row.difference:+.2f}",
@@ -121,9 +122,9 @@ def examples_table(report: AuditReport) -> Table | None:
             first = index == 0
             table.add_row(
                 str(row.class_id) if first else "",
-                escape(row.name or "") if first else "",
+                escape(printable(row.name or "")) if first else "",
                 f"{example.pixels:,}",
-                escape(example.path),
+                escape(printable(example.path)),
             )
     return table
 
@@ -184,11 +185,11 @@ def render_audit(
         console.print(divergence_line(report.comparison), markup=False)
     for finding in report.findings:
         if report.is_allowed(finding):
-            console.print(f"[yellow]warning[/yellow] (allowed): {escape(finding.message)}")
+            console.print(f"[yellow]warning[/yellow] (allowed): {escape(printable(finding.message))}")
         elif finding.severity == WARNING:
-            console.print(f"[yellow]warning:[/yellow] {escape(finding.message)}")
+            console.print(f"[yellow]warning:[/yellow] {escape(printable(finding.message))}")
         else:
-            console.print(f"note: {escape(finding.message)}")
+            console.print(f"note: {escape(printable(finding.message))}")
     if not report.warnings:
         console.print("no warnings")
     elif not report.strict_warnings:

@@ -37,12 +37,14 @@ def options_of(name: str) -> set[str]:
 @pytest.fixture
 def invocations(tmp_path):
     """A working invocation of every command (no stdout redirection needed)."""
-    stats = tmp_path / "stats.json"
-    assert runner.invoke(app, ["scan", SAMPLES, "-k", "3", "-o", str(stats)]).exit_code == 0
+    shards = [str(tmp_path / f"shard{index}.json") for index in range(2)]
+    for index, shard in enumerate(shards):  # merge refuses one document twice: two shards
+        scanned = runner.invoke(app, ["scan", SAMPLES, "-k", "3", "--shard", f"{index}/2", "-o", shard])
+        assert scanned.exit_code == 0, scanned.output
     return {
         "weights": ["weights", SAMPLES, "-k", "3"],
         "scan": ["scan", SAMPLES, "-k", "3", "-o", str(tmp_path / "again.json")],
-        "merge": ["merge", str(stats), str(stats), "-o", str(tmp_path / "merged.json")],
+        "merge": ["merge", *shards, "-o", str(tmp_path / "merged.json")],
         "audit": ["audit", SAMPLES, "-k", "3"],
     }
 

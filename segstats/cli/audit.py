@@ -15,6 +15,8 @@ from segstats.cli._common import (
     ReadArgs,
     choice_option,
     markup_free,
+    require_module,
+    require_read_extras,
     scan_labels,
 )
 from segstats.cli._console import Messages
@@ -163,14 +165,17 @@ def audit_command(
     allowed = check_kinds(allow or [])
     against_document = against_document_of(against)
     if plot is not None:
-        from segstats.plot import plot_format
+        from segstats.plot import PLOT_EXTRA_HINT, plot_format
 
         plot_format(plot)
+        require_module("matplotlib", f"--plot {plot}", PLOT_EXTRA_HINT)
     per_class = DEFAULT_EXAMPLES if examples is None else examples
     if from_stats is not None and examples:
         messages.note("--examples needs the label images; a --from-stats document has no per-image counts")
     if from_stats is not None and (against is None or against_document is not None):
         refuse_read_options(read)
+    # the extras reading needs (fsspec, dask), before either split is read
+    require_read_extras([*(paths or []), *(against if against and against_document is None else [])], read)
     top = TopFiles(per_class) if per_class and from_stats is None else None
 
     if from_stats is not None:
@@ -179,14 +184,23 @@ def audit_command(
     else:
         on_rows = top.add_rows if top is not None else None
         stats = scan_labels(
-            messages, paths or [], labels, read, list_errors=False, refuse_empty=True, on_rows=on_rows
+            messages,
+            paths or [],
+            labels,
+            read,
+            list_errors=False,
+            refuse_empty=True,
+            notes=False,
+            on_rows=on_rows,
         )
         label = ", ".join(paths or [])
     other = None
     if against_document is not None:
         other = load_document(against_document, labels, scanning=from_stats is None)
     elif against:
-        other = scan_labels(messages, against, labels, read, list_errors=False, refuse_empty=True)
+        other = scan_labels(
+            messages, against, labels, read, list_errors=False, refuse_empty=True, notes=False
+        )
     report = audit(
         stats,
         against=other,

@@ -8,6 +8,7 @@ from segstats.cli._common import (
     PathsArg,
     ReadArgs,
     SkipStrictOpt,
+    destination,
     exit_if_strict,
     refuse_non_json,
     scan_labels,
@@ -24,7 +25,7 @@ def scan_command(
     strict: SkipStrictOpt = False,
     messages: Messages,
 ) -> None:
-    """Count pixels and images per class and write the statistics document.
+    """Count pixels and images per class and write the statistics document (-o - prints it).
 
     Example: segstats scan ./labels --num-classes 19 --ignore-index 255 -o stats.json
     """
@@ -36,5 +37,5 @@ def scan_command(
         raise UsageError("no label PATH given")
     stats = scan_labels(messages, paths, labels, read, refuse_empty=True)
     write_output(output, stats.to_dict())
-    messages.info(f"wrote {output}")
+    messages.info(f"wrote {destination(output)}")
     exit_if_strict(strict, stats)

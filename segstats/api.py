@@ -202,6 +202,12 @@ def scan(
     if num_classes is None:
         seen = np.flatnonzero(totals.pixel_counts)
         if seen.size == 0:
+            if totals.num_images == 0 and totals.problems:
+                first = min(totals.problems, key=lambda p: p.path)
+                raise SegstatsError(
+                    f"no label image could be read: all {len(totals.problems)} files were skipped "
+                    f"(the first: {display_path(first.path)}: {first.error})"
+                )
             if totals.num_images == 0:
                 raise SegstatsError("no label image could be read (every file was skipped)")
             raise SegstatsError(

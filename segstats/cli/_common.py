@@ -32,6 +32,7 @@ from segstats.choices import Backend, Decoder, choices_of
 from segstats.cli._console import Messages, plural, progress_bar
 
 if TYPE_CHECKING:
+    from segstats.reduce import FileCounts
     from segstats.stats import DatasetStats
 
 # Environment variable that makes errors show their traceback, like --debug.
@@ -414,6 +415,7 @@ def scan_labels(
     list_errors: bool = True,
     refuse_empty: bool = False,
     notes: bool = True,
+    on_rows: Callable[[list[FileCounts]], None] | None = None,
 ) -> DatasetStats:
     """``plan_files`` + ``scan`` with the CLI's messages: the shard line, a progress bar,
     the summary line, one warning per skipped file, the note on an inferred K, and
@@ -423,6 +425,7 @@ def scan_labels(
         list_errors: warn about each skipped file (audit reports them as findings instead).
         refuse_empty: bad input (exit 2) when --skip-errors skipped every file.
         notes: print the label notes (audit has them among its findings instead).
+        on_rows: passed to ``scan``: the per-image counts, in sorted path order.
     """
     from segstats.api import plan_files, scan
 
@@ -436,7 +439,7 @@ def scan_labels(
             messages.warn("--shard without --num-classes: shards that infer different K cannot be merged")
     started = time.perf_counter()
     with progress_bar(messages, len(plan.files)) as progress:
-        stats = scan(plan, progress=progress, **keywords, **read.scan_keywords())
+        stats = scan(plan, progress=progress, on_rows=on_rows, **keywords, **read.scan_keywords())
     elapsed = time.perf_counter() - started
     if refuse_empty:
         refuse_if_nothing_read(stats)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from segstats.errors import UsageError
 from segstats.labels import UNKNOWN_LABEL_PREFIX
-from segstats.notes import absent_classes, label_notes
+from segstats.notes import absent_classes, id_runs, label_notes
 
 if TYPE_CHECKING:
     from segstats.audit import ClassRow
@@ -129,12 +129,7 @@ def compress_ids(ids: Sequence[int], limit: int = MAX_CLASSES_IN_MESSAGE) -> str
     >>> compress_ids([1, 3, 5, 6, 7], limit=2)
     '1, 3, and 3 more'
     """
-    runs: list[tuple[int, int]] = []
-    for c in sorted(set(ids)):
-        if runs and c == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], c)
-        else:
-            runs.append((c, c))
+    runs = id_runs(ids)
     shown = runs[:limit]
     text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in shown)
     rest = sum(b - a + 1 for a, b in runs[limit:])

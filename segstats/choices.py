@@ -21,6 +21,8 @@ WeightsFormat = Literal["json", "list", "pt", "npy", "yaml"]
 Decoder = Literal["auto", "fast", "pillow"]
 # cluster.BACKENDS: where files are counted.
 Backend = Literal["local", "dask"]
+# sampling.SamplingMethod: how per-image class counts become sampling weights (segstats sample).
+SampleMethod = Literal["repeat-factor", "class-aware", "rare-class"]
 # audit.SORT_KEYS: the order of the audit's class rows.
 SortKey = Literal["id", "share", "images"]
 
@@ -33,4 +35,13 @@ def choices_of(choice_type: object) -> tuple[str, ...]:
     return names
 
 
-__all__ = ["Backend", "Decoder", "Method", "Normalize", "SortKey", "WeightsFormat", "choices_of"]
+__all__ = [
+    "Backend",
+    "Decoder",
+    "Method",
+    "Normalize",
+    "SampleMethod",
+    "SortKey",
+    "WeightsFormat",
+    "choices_of",
+]

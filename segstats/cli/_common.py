@@ -3,7 +3,7 @@
 - Each option is defined once, as an ``Annotated`` type (``NumClassesOpt``, ...); a
   command takes it as ``num_classes: NumClassesOpt = None``.
 - Options that travel together are an option group: a frozen dataclass of such
-  fields (:class:`LabelArgs`, :class:`ReadArgs`). A command takes the whole group as
+  fields (:class:`LabelArgs`, :class:`ReadArgs`, :class:`FileListArgs`). A command takes the whole group as
   one parameter (``labels: LabelArgs``); :func:`expand_option_groups` shows Typer
   one option per field and hands the command the built dataclass. A new shared
   option is one new field, and every command that takes the group has it.
@@ -31,6 +31,7 @@ from segstats.choices import Backend, Decoder, choices_of
 from segstats.cli._console import Messages, plural, progress_bar
 
 if TYPE_CHECKING:
+    from segstats.reduce import FileCounts
     from segstats.stats import DatasetStats
 
 # Environment variable that makes errors show their traceback, like --debug.
@@ -188,6 +189,28 @@ SkipStrictOpt = Annotated[
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on errors (or set {DEBUG_ENV}=1).")]
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="The statistics document to write (.json).")]
+FilesFromOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--files-from",
+        help="Also read the label files listed in FILE, one per line ('-': stdin; blank lines and "
+        "# comments skipped).",
+    ),
+]
+RootOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--root", help="Folder that relative --files-from entries are in (default: the current one)."
+    ),
+]
+TemplateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--template",
+        help="--files-from entries are stems: the path is T with {} replaced by the entry, "
+        "e.g. 'SegmentationClass/{}.png'.",
+    ),
+]
 
 
 # ----------------------------------------------------------------- option groups
@@ -266,6 +289,24 @@ class ReadArgs(OptionGroup):
         return keywords
 
 
+@dataclasses.dataclass(frozen=True)
+class FileListArgs(OptionGroup):
+    """Label files named by a list file (VOC ``ImageSets``, an mmseg ``ann_file``), added to PATHs."""
+
+    files_from: FilesFromOpt = None
+    root: RootOpt = None
+    template: TemplateOpt = None
+
+    @property
+    def given(self) -> bool:
+        """--files-from (or one of its companions) was given."""
+        return any(value is not None for value in (self.files_from, self.root, self.template))
+
+    def plan_keywords(self) -> dict[str, Any]:
+        """``plan_files`` keywords (it refuses --root / --template without --files-from)."""
+        return {"files_from": self.files_from, "root": self.root, "template": self.template}
+
+
 def _group_of(annotation: object) -> type[OptionGroup] | None:
     if isinstance(annotation, type) and issubclass(annotation, OptionGroup):
         return annotation
@@ -340,24 +381,29 @@ def expand_option_groups(func: Callable[..., Any]) -> Callable[..., Any]:
 # ----------------------------------------------------------------- the scan every command runs
 def scan_labels(
     messages: Messages,
-    paths: list[str],
+    paths: list[str] | None,
     labels: LabelArgs,
     read: ReadArgs,
     *,
+    file_list: FileListArgs | None = None,
     list_errors: bool = True,
     refuse_empty: bool = False,
+    on_rows: Callable[[list[FileCounts]], None] | None = None,
 ) -> DatasetStats:
     """``plan_files`` + ``scan`` with the CLI's messages: the shard line, a progress bar,
     the summary line, one warning per skipped file, the note on an inferred K.
 
     Args:
+        file_list: --files-from / --root / --template: files added to ``paths``.
         list_errors: warn about each skipped file (audit reports them as findings instead).
         refuse_empty: bad input (exit 2) when --skip-errors skipped every file.
+        on_rows: ``segstats.scan``'s per-image counts callback.
     """
     from segstats.api import plan_files, scan
 
     keywords = labels.scan_keywords()
-    plan = plan_files(paths, shard=read.shard)
+    listing = file_list.plan_keywords() if file_list is not None else {}
+    plan = plan_files(paths or [], shard=read.shard, skip_errors=read.skip_errors, **listing)
     if plan.shard is not None:
         index, count = plan.shard
         messages.info(f"shard {index}/{count}: {len(plan.files):,} of {plural(plan.found, 'file')}")
@@ -365,7 +411,7 @@ def scan_labels(
             messages.warn("--shard without --num-classes: shards that infer different K cannot be merged")
     started = time.perf_counter()
     with progress_bar(messages, len(plan.files)) as progress:
-        stats = scan(plan, progress=progress, **keywords, **read.scan_keywords())
+        stats = scan(plan, progress=progress, on_rows=on_rows, **keywords, **read.scan_keywords())
     elapsed = time.perf_counter() - started
     if refuse_empty:
         refuse_if_nothing_read(stats)
@@ -384,6 +430,14 @@ def scan_labels(
             f"--num-classes not given: using K = {stats.num_classes} (largest class value seen + 1)"
         )
     return stats
+
+
+def refuse_no_paths(paths: list[str] | None, file_list: FileListArgs, alternative: str = "") -> None:
+    """Neither a label PATH nor --files-from: usage error (``alternative``: another source)."""
+    from segstats.errors import UsageError
+
+    if not paths and file_list.files_from is None:
+        raise UsageError(f"no label PATH given (nor --files-from FILE{alternative})")
 
 
 def refuse_if_nothing_read(stats: DatasetStats) -> None:

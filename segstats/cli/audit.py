@@ -9,12 +9,14 @@ import typer
 
 from segstats.choices import SortKey
 from segstats.cli._common import (
+    FileListArgs,
     JobsOpt,
     LabelArgs,
     PathsArg,
     ReadArgs,
     choice_option,
     markup_free,
+    refuse_no_paths,
     scan_labels,
 )
 from segstats.cli._console import Messages
@@ -78,6 +80,7 @@ def audit_command(
     plot: PlotOpt = None,
     sort: SortOpt = "id",
     limit: LimitOpt = None,
+    file_list: FileListArgs,
     messages: Messages,
 ) -> None:
     """Audit class balance: a summary line, a per-class table, then one warning line per finding.
@@ -92,19 +95,18 @@ def audit_command(
     import json
 
     from segstats.audit import audit, limit_rows, sort_rows
-    from segstats.errors import UsageError
 
-    if not paths:
-        raise UsageError("no label PATH given")
+    refuse_no_paths(paths, file_list)
     sort_rows([], sort)  # refuse a bad --sort before scanning
     if plot is not None:
         from segstats.plot import plot_format
 
         plot_format(plot)
     read = ReadArgs(jobs=jobs, skip_errors=True)
-    stats = scan_labels(messages, paths, labels, read, list_errors=False)
+    stats = scan_labels(messages, paths, labels, read, file_list=file_list, list_errors=False)
     other = scan_labels(messages, against, labels, read, list_errors=False) if against else None
-    report = audit(stats, against=other, label=", ".join(paths), against_label=", ".join(against or []))
+    label = ", ".join([*(paths or []), *([file_list.files_from] if file_list.files_from else [])])
+    report = audit(stats, against=other, label=label, against_label=", ".join(against or []))
     ordered = sort_rows(report.rows, sort)
     shown, hidden = limit_rows(ordered, limit)
     if plot is not None:

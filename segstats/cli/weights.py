@@ -8,12 +8,14 @@ import typer
 
 from segstats.choices import Method, Normalize, WeightsFormat
 from segstats.cli._common import (
+    FileListArgs,
     LabelArgs,
     PathsArg,
     ReadArgs,
     SkipStrictOpt,
     choice_option,
     exit_if_strict,
+    refuse_no_paths,
     scan_labels,
 )
 from segstats.cli._console import Messages
@@ -58,6 +60,7 @@ def weights_command(
     beta: BetaOpt = None,
     fmt: FormatOpt = None,
     read: ReadArgs,
+    file_list: FileListArgs,
     strict: SkipStrictOpt = False,
     messages: Messages,
 ) -> None:
@@ -80,13 +83,12 @@ def weights_command(
     elif fmt is not None:
         raise UsageError("--format needs --output FILE")
     if from_stats is not None:
-        if paths:
-            raise UsageError("give either label PATHs or --from-stats, not both")
+        if paths or file_list.given:
+            raise UsageError("give either label PATHs (or --files-from) or --from-stats, not both")
         stats = stats_from_document(from_stats, labels, read)
     else:
-        if not paths:
-            raise UsageError("no label PATH given (or use --from-stats STATS.json)")
-        stats = scan_labels(messages, paths, labels, read, refuse_empty=True)
+        refuse_no_paths(paths, file_list, " or --from-stats STATS.json")
+        stats = scan_labels(messages, paths, labels, read, file_list=file_list, refuse_empty=True)
     weights = compute_weights(stats, method, **options)
     for index in stats.absent_classes:
         name = stats.class_name(index)

@@ -190,6 +190,7 @@ def test_from_per_image_reads_no_image(labels, tmp_path, monkeypatch, suffix):
         (["-o", "OUT.yaml"], "cannot tell the output format from the suffix"),
         (["--from-per-image", "TABLE", "-k", "3"], "label and reading options apply when reading"),
         (["--from-per-image", "TABLE", "--jobs", "2"], "label and reading options apply when reading"),
+        (["--shard", "0/2"], "--shard does not apply to sample"),
     ],
 )
 def test_bad_options_are_refused_before_reading(tmp_path, monkeypatch, args, message):

@@ -165,6 +165,11 @@ def sample_command(
         messages.info(f"read {plural(len(result.paths), 'image')} from {from_per_image}")
     else:
         refuse_no_paths(paths, file_list, " or --from-per-image TABLE")
+        if read.shard is not None:  # n_c and N are the whole dataset's: a shard's weights are others
+            raise UsageError(
+                "--shard does not apply to sample: the weights depend on every image "
+                "(sample --from-per-image a table of the whole dataset instead)"
+            )
         collected = CollectedRows()
         stats = scan_labels(
             messages, paths, labels, read, file_list=file_list, refuse_empty=True, on_rows=collected.add

@@ -1,295 +1,595 @@
-"""One-run comparative benchmark of ``segstats scan`` against PNG decoders and a naive script.
+"""What a user runs: ``segstats scan`` as a whole process, against Pillow-based scripts.
 
-On the same files and the same number of workers, it times:
+Every measured method is a whole process started from a fresh interpreter and timed
+from start to exit (start-up, imports, listing the folder, reading, counting, writing):
 
-- ``segstats.scan`` (the API behind ``segstats scan``, default options: decoder auto);
-- Pillow decode-only: ``Image.open`` + ``load()``, no histogram;
-- the fastest other decoder available, decode-only (imagecodecs' libpng, libspng
-  and OpenCV when installed: the fastest on the first files is used);
-- a naive script: Pillow + numpy, one ``(a == c).sum()`` per class.
+- ``segstats scan FOLDER -k K --ignore-index 255 -j N -o out.json -q``, every other
+  option at its default (``--decoder auto``, the local thread backend);
+- Pillow decode-only: ``Image.open`` + ``load()`` of every file, no counting, in a
+  ``multiprocessing.Pool(N)`` and in a ``ThreadPoolExecutor(N)``; the one with the
+  lower median is the baseline (its best case);
+- Pillow + ``np.bincount`` of every image, in a ``Pool(N)``;
+- the naive per-class loop, ``(a == c).sum()`` per class per image, in a ``Pool(N)``.
 
-The baselines run with both joblib backends (threads and loky processes) and
-the faster one is reported, so the ratios are against their best case. Every
-method runs once to warm up (page cache, numba cache, worker pools), then
-``--repeat`` times interleaved; the best time counts (the least disturbed by
-other load on the machine). ``--backends`` adds a table of segstats with each
-decoder and backend; ``--rss`` measures the peak memory of ``segstats scan`` on
-the 20,000-file set in a fresh process.
+The baseline scripts (``--show-scripts``) list the folder as segstats does, inside
+the timed process. Masks come from ``benchmarks/make_masks.py`` (made here when
+missing): VOC-like ~500x375 palette (``voc500``), ADE20K-like 680x510 grey with
+every row Sub-filtered (``ade20k``), Cityscapes-like 2048x1024 grey (``cityscapes``).
+The page cache is warmed (every file read once), every method runs once untimed (the
+baselines' counts are checked against segstats'), then ``--repeat`` rounds run the
+methods interleaved (A B C A B C ...). Reported: each method's median wall time, its
+min-max, the ratio of medians (baseline / segstats) and the median of the per-round
+ratios. Also, each as interleaved rounds: ``segstats scan -j1`` vs ``-jN`` on
+Cityscapes-like masks (as many as Cityscapes' train split); the peak RSS of
+``segstats scan`` on 20,000 small files vs a process that only imports segstats
+(``ru_maxrss`` from ``os.wait4``, as ``/usr/bin/time -v`` reports it: every process
+is started by a small launcher script that waits for it and times it);
+the start-up of ``python -m segstats --help`` vs ``python -c "import PIL.Image, numpy"``
+(and, with ``--startup-against DIR``, vs the same command in another checkout).
 
-Usage (after ``python benchmarks/make_masks.py``)::
+segstats is run from this checkout (``PYTHONPATH``; build the extension in place
+first: ``python setup.py build_ext --inplace``), or with ``--installed`` as installed
+in this interpreter (``pip install .``), from a scratch folder.
 
-    python benchmarks/bench_scan.py --jobs 2 --backends --rss
+Usage::
+
+    python benchmarks/bench_scan.py            # the README's table
+    python benchmarks/bench_scan.py --quick    # smoke run: few files, 2 rounds
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import glob
 import json
 import os
 import platform
+import shlex
+import shutil
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
-
-import numpy as np
-from PIL import Image
+from dataclasses import dataclass, field
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
 
-import segstats  # noqa: E402
-from segstats.decode import ReadOptions  # noqa: E402
-from segstats.discover import discover  # noqa: E402
-from segstats.histogram import LabelSpec  # noqa: E402
-from segstats.reduce import reduce_files  # noqa: E402
+import make_masks  # noqa: E402
 
-# Kinds benchmarked: folder -> (classes, ignore index, README label)
+
+@dataclass(frozen=True)
+class Kind:
+    label: str
+    classes: int  # -k
+    target: float  # segstats / Pillow decode-only, whole processes, 2 workers
+    files: int  # files at full size (--quick: QUICK_FILES)
+
+
 KINDS = {
-    "cityscapes": (19, 255, "Cityscapes-like 2048x1024 L, 19 classes + 255"),
-    "voc": (21, 255, "VOC-like 512x512 P, 21 classes + 255"),
-    "camvid": (11, 255, "CamVid-size 480x360 L, 11 classes + 255"),
-    "uint16": (300, None, "16-bit 1024x1024 I;16, 300 classes"),
+    "voc500": Kind("VOC-like ~500x375 P, 21 classes + 255", 21, 3.0, make_masks.COUNTS["voc500"]),
+    "ade20k": Kind("ADE20K-like 680x510 L, Sub rows, 150 classes + 0", 151, 5.0, make_masks.COUNTS["ade20k"]),
+    "cityscapes": Kind(
+        "Cityscapes-like 2048x1024 L, 19 classes + 255", 19, 4.0, make_masks.COUNTS["cityscapes"]
+    ),
 }
-# Targets from the issue: segstats scan / Pillow decode-only, per kind.
-TARGETS = {"cityscapes": 2.0, "voc": 1.5, "camvid": 1.5, "uint16": 1.3}
-# Target: segstats scan / naive per-class script at 19 classes.
-NAIVE_TARGET = 20.0
-# The naive script runs only up to this many classes (at 300 it would take minutes).
-NAIVE_MAX_CLASSES = 30
-# Files handed to a worker at once by the baselines.
-BASELINE_CHUNK = 16
+QUICK_FILES = {"voc500": 120, "ade20k": 80, "cityscapes": 24}
+IGNORE_INDEX = 255
+# Targets of the issue (2 workers): vs the naive loop at 19 classes (Cityscapes-like),
+# -jN / -j1 on Cityscapes-like, peak RSS scanning 20,000 files.
+NAIVE_TARGET, SCALING_TARGET, RSS_TARGET_MB = 30.0, 1.7, 100.0
+# Files of the -j1 / -jN run (as many as Cityscapes' train split: the Cityscapes-like masks,
+# copied; --quick: those masks once), and of the peak-RSS run.
+SCALING_FILES, RSS_FILES, QUICK_RSS_FILES = 2975, make_masks.MANY_FILES, 2_000
+# Files handed to a Pool worker at once by the baselines (amortises the pickling).
+CHUNKSIZE = 16
+
+# The baselines, as a user would write them. Each lists the folder the way segstats
+# does (recursively, *.png, sorted) inside the timed process.
+SCRIPTS = {
+    # Every measured process is started by this small one, which times it and reads its
+    # rusage (os.wait4): ru_maxrss keeps the high-water mark of the process from before its
+    # exec, i.e. of the process it was forked from, so that must be small (not this
+    # benchmark, which has imported numpy).
+    "launch.py": """\
+import json, os, subprocess, sys, time
+
+log, argv = sys.argv[1], sys.argv[2:]
+with open(log, "wb") as output:
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+cpu = usage.ru_utime + usage.ru_stime  # with the children it waited for (Pool workers)
+print(json.dumps({"exit": process.returncode, "wall": wall, "cpu": cpu, "maxrss": usage.ru_maxrss}))
+""",
+    "pillow_decode.py": """\
+import glob, os, sys
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing import Pool
+
+from PIL import Image
 
 
-def _pillow_load(path: str) -> None:
+def load(path):
     with Image.open(path) as image:
         image.load()
 
 
-def _naive(path: str, num_classes: int) -> np.ndarray:
+if __name__ == "__main__":
+    folder, pool_kind, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    paths = sorted(glob.glob(os.path.join(folder, "**", "*.png"), recursive=True))
+    if pool_kind == "threads":
+        with ThreadPoolExecutor(workers) as pool:
+            for _ in pool.map(load, paths):
+                pass
+    else:
+        with Pool(workers) as pool:
+            for _ in pool.imap_unordered(load, paths, chunksize=CHUNKSIZE):
+                pass
+""",
+    "pillow_bincount.py": """\
+import glob, json, os, sys
+from multiprocessing import Pool
+
+import numpy as np
+from PIL import Image
+
+
+def count(path):
     with Image.open(path) as image:
-        array = np.asarray(image)
-    return np.array([(array == c).sum() for c in range(num_classes)], dtype=np.int64)
+        return np.bincount(np.asarray(image).ravel(), minlength=256)
 
 
-def _other_decoders() -> dict[str, Callable[[str], object]]:
-    found: dict[str, Callable[[str], object]] = {}
-    try:
-        import imagecodecs
+if __name__ == "__main__":
+    folder, workers, output = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    paths = sorted(glob.glob(os.path.join(folder, "**", "*.png"), recursive=True))
+    total = np.zeros(256, dtype=np.int64)
+    with Pool(workers) as pool:
+        for counts in pool.imap_unordered(count, paths, chunksize=CHUNKSIZE):
+            total += counts
+    with open(output, "w") as handle:
+        json.dump({"num_images": len(paths), "counts": total.tolist()}, handle)
+""",
+    "naive_per_class.py": """\
+import functools, glob, json, os, sys
+from multiprocessing import Pool
 
-        def reader(decode: Callable[[bytes], object]) -> Callable[[str], object]:
-            def run(path: str) -> object:
-                with open(path, "rb") as handle:
-                    return decode(handle.read())
-
-            return run
-
-        if imagecodecs.PNG.available:
-            found["imagecodecs.png_decode (libpng)"] = reader(imagecodecs.png_decode)
-        if imagecodecs.SPNG.available:
-            found["imagecodecs.spng_decode (libspng)"] = reader(imagecodecs.spng_decode)
-    except ImportError:
-        pass
-    try:
-        import cv2
-
-        found["cv2.imread (OpenCV)"] = lambda path: cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    except ImportError:
-        pass
-    return found
+import numpy as np
+from PIL import Image
 
 
-def _run_chunk(func: Callable[..., object], paths: Sequence[str], *args: object) -> int:
+def count(path, num_classes):
+    with Image.open(path) as image:
+        a = np.asarray(image)
+    return np.array([(a == c).sum() for c in range(num_classes)], dtype=np.int64)
+
+
+if __name__ == "__main__":
+    folder, workers, num_classes, output = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    paths = sorted(glob.glob(os.path.join(folder, "**", "*.png"), recursive=True))
+    total = np.zeros(num_classes, dtype=np.int64)
+    with Pool(workers) as pool:
+        for counts in pool.imap_unordered(
+            functools.partial(count, num_classes=num_classes), paths, chunksize=CHUNKSIZE
+        ):
+            total += counts
+    with open(output, "w") as handle:
+        json.dump({"num_images": len(paths), "counts": total.tolist()}, handle)
+""",
+}
+
+
+@dataclass
+class Run:
+    wall: float  # seconds, start to exit
+    cpu: float  # user + system seconds of the process and of its waited-for children (workers)
+    maxrss_mb: float  # peak resident set of the process (or of its largest waited-for child)
+
+
+@dataclass
+class Method:
+    name: str
+    argv: list[str]
+    output: str | None = None  # the JSON file the process writes
+    env: dict[str, str] | None = None  # default: SETUP's
+    cwd: str | None = None
+    runs: list[Run] = field(default_factory=list)
+
+    def walls(self) -> list[float]:
+        return [run.wall for run in self.runs]
+
+    def median(self) -> float:
+        return statistics.median(self.walls())
+
+
+@dataclass
+class Setup:
+    """How the measured processes find segstats: set once in main() (--installed or not)."""
+
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    cwd: str = ROOT
+    scripts: str = ""  # the folder of the baseline scripts and launch.py
+
+
+SETUP = Setup()
+
+
+def checkout_env(checkout: str) -> dict[str, str]:
+    """This process's environment with ``checkout`` first on the module path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([checkout, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def run_process(method: Method) -> Run:
+    """Run ``method`` to its end (through launch.py): wall time, CPU time, peak RSS of that process."""
+    with tempfile.NamedTemporaryFile(suffix=".log") as log:
+        launcher = [sys.executable, os.path.join(SETUP.scripts, "launch.py"), log.name]
+        done = subprocess.run(
+            [*launcher, *method.argv],
+            cwd=method.cwd or SETUP.cwd,
+            env=method.env or SETUP.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise SystemExit(f"launch.py failed: {shlex.join(method.argv)}\n{done.stderr[-2000:]}")
+        result = json.loads(done.stdout)
+        if result["exit"] != 0:
+            tail = log.read().decode(errors="replace")[-2000:]
+            raise SystemExit(f"exit code {result['exit']}: {shlex.join(method.argv)}\n{tail}")
+    # ru_maxrss: KiB on Linux, bytes on macOS
+    rss_mb = result["maxrss"] / (2**20 if sys.platform == "darwin" else 2**10)
+    return Run(result["wall"], result["cpu"], rss_mb)
+
+
+def interleave(methods: list[Method], repeat: int) -> None:
+    """One untimed warm-up run of each, then ``repeat`` rounds A B C ..., A B C ..."""
+    for method in methods:
+        run_process(method)
+    for _ in range(repeat):
+        for method in methods:
+            method.runs.append(run_process(method))
+
+
+def png_files(folder: str) -> list[str]:
+    return sorted(glob.glob(os.path.join(folder, "**", "*.png"), recursive=True))
+
+
+def warm_page_cache(folder: str) -> int:
+    paths = png_files(folder)
     for path in paths:
-        func(path, *args)
+        with open(path, "rb") as handle:
+            while handle.read(1 << 20):
+                pass
     return len(paths)
 
 
-def run_parallel(
-    func: Callable[..., object], paths: Sequence[str], jobs: int, backend: str, *args: object
-) -> None:
-    """Apply ``func`` to every path with ``jobs`` joblib workers (chunks of files)."""
-    from joblib import Parallel, delayed
-
-    if jobs == 1:
-        _run_chunk(func, paths, *args)
-        return
-    chunks = [paths[i : i + BASELINE_CHUNK] for i in range(0, len(paths), BASELINE_CHUNK)]
-    Parallel(n_jobs=jobs, backend=backend)(delayed(_run_chunk)(func, c, *args) for c in chunks)
+def scan(folder: str, classes: int, jobs: int, output: str) -> Method:
+    options = ["-k", str(classes), "--ignore-index", str(IGNORE_INDEX), "-j", str(jobs), "-o", output, "-q"]
+    return Method(f"segstats -j{jobs}", [sys.executable, "-m", "segstats", "scan", folder, *options], output)
 
 
-def best_time(func: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - started)
-    return min(times)
+def kind_methods(name: str, folder: str, jobs: int, work: str) -> list[Method]:
+    classes, out = KINDS[name].classes, os.path.join(work, f"{name}-%s.json")
 
+    def script(file: str, *args: str) -> list[str]:
+        return [sys.executable, os.path.join(work, file), folder, *args]
 
-def bench_kind(kind: str, jobs: int, repeat: int, backends: bool) -> dict[str, object]:
-    num_classes, ignore, label = KINDS[kind]
-    folder = os.path.join(HERE, "data", kind)
-    paths = discover([folder])
-    n = len(paths)
-    others = _other_decoders()
-    sample = paths[: min(20, n)]
-    for name, func in list(others.items()):
-        try:
-            _run_chunk(func, sample)
-        except Exception:  # e.g. libspng's 16-bit grayscale: not a candidate for this kind
-            del others[name]
-    if others:  # the fastest other decoder on the first files, single-threaded
-        other_name = min(others, key=lambda name: best_time(lambda: _run_chunk(others[name], sample), 3))
-    methods: dict[str, Callable[[], object]] = {
-        "segstats scan": lambda: segstats.scan(
-            folder, num_classes=num_classes, ignore_index=ignore, jobs=jobs
+    return [
+        scan(folder, classes, jobs, out % "scan"),
+        Method("Pillow decode-only, processes", script("pillow_decode.py", "processes", str(jobs))),
+        Method("Pillow decode-only, threads", script("pillow_decode.py", "threads", str(jobs))),
+        Method("Pillow + np.bincount", script("pillow_bincount.py", str(jobs), out % "bc"), out % "bc"),
+        Method(
+            "naive per-class loop",
+            script("naive_per_class.py", str(jobs), str(classes), out % "naive"),
+            out % "naive",
         ),
+    ]
+
+
+def read_json(path: str) -> dict[str, Any]:
+    with open(path) as handle:
+        result: dict[str, Any] = json.load(handle)
+    return result
+
+
+def repeated(source: str, count: int, dest: str) -> str:
+    """``count`` files in ``dest``: the masks of ``source`` copied in turn (the same bytes, new names)."""
+    if os.path.isdir(dest) and len(os.listdir(dest)) == count:
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest)
+    sources = png_files(source)
+    for index in range(count):
+        shutil.copyfile(sources[index % len(sources)], os.path.join(dest, f"copy_{index:05d}.png"))
+    return dest
+
+
+def check_counts(name: str, methods: list[Method], files: int) -> None:
+    """The baselines counted what segstats counted (so they did the work they claim)."""
+    loaded = {m.name: read_json(m.output) for m in methods if m.output}
+    stats = loaded.pop(methods[0].name)
+    problems = [f"segstats read {stats['num_images']} of {files} images"] * (stats["num_images"] != files)
+    for method, result in loaded.items():
+        counts = result["counts"]
+        same = counts[: stats["num_classes"]] == stats["pixel_counts"] and result["num_images"] == files
+        if len(counts) > IGNORE_INDEX:  # np.bincount: every value, the void one too
+            same = same and counts[IGNORE_INDEX] == stats["ignored_pixels"]
+        if not same:
+            problems.append(f"{method} counted differently from segstats")
+    if problems:
+        raise SystemExit(f"{name}: " + "; ".join(problems))
+
+
+def ratio(baseline: Method, method: Method) -> float:
+    """Ratio of the medians: how many times faster ``method`` is."""
+    return baseline.median() / method.median()
+
+
+def per_round_ratio(baseline: Method, method: Method) -> float:
+    """Median over the rounds of (baseline time / method time) within each round."""
+    return statistics.median(b / m for b, m in zip(baseline.walls(), method.walls(), strict=True))
+
+
+def fmt_time(method: Method, digits: int = 2) -> str:
+    walls = method.walls()
+    return f"{method.median():.{digits}f} s [{min(walls):.{digits}f}-{max(walls):.{digits}f}]"
+
+
+def fmt_ratio(baseline: Method, method: Method) -> str:
+    return f"x{ratio(baseline, method):.2f} (x{per_round_ratio(baseline, method):.2f})"
+
+
+def machine_facts() -> dict[str, str]:
+    facts = {
+        "platform": platform.platform(),
+        "cpu_count": str(os.cpu_count()),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
     }
-    for backend in ("threading", "loky"):
-        methods[f"Pillow decode-only [{backend}]"] = lambda b=backend: run_parallel(
-            _pillow_load, paths, jobs, b
-        )
-        if others:
-            methods[f"{other_name} [{backend}]"] = lambda b=backend: run_parallel(
-                others[other_name], paths, jobs, b
-            )
-        if num_classes <= NAIVE_MAX_CLASSES:
-            methods[f"naive Pillow+numpy [{backend}]"] = lambda b=backend: run_parallel(
-                _naive, paths, jobs, b, num_classes
-            )
-    if backends:
-        spec = LabelSpec(num_classes, ignore)
-        for decoder in ("fast", "pillow"):
-            for backend in ("threading", "loky"):
-                options = ReadOptions(decoder=decoder)
-                methods[f"segstats {decoder} [{backend}]"] = lambda o=options, b=backend: reduce_files(
-                    paths, spec, jobs=jobs, options=o, backend=b
-                )
-    for func in methods.values():  # warm up: page cache, numba cache, worker pools
-        func()
-    best = {name: float("inf") for name in methods}
-    cpu = {name: float("inf") for name in methods}
-    for _ in range(repeat):
-        for name, func in methods.items():
-            started_cpu = time.process_time()  # every thread of this process (not loky workers)
-            best[name] = min(best[name], best_time(func, 1))
-            cpu[name] = min(cpu[name], time.process_time() - started_cpu)
-    rates = {name: n / seconds for name, seconds in best.items()}
-    cpu_ms = {name: 1e3 * seconds / n for name, seconds in cpu.items() if "loky" not in name}
-
-    def pick(prefix: str) -> tuple[str, float]:
-        name = max((m for m in rates if m.startswith(prefix)), key=lambda m: rates[m])
-        return name, rates[name]
-
-    scan_rate = rates["segstats scan"]
-    row: dict[str, object] = {"kind": kind, "label": label, "files": n, "segstats scan": scan_rate}
-    row["pillow"] = pick("Pillow decode-only")
-    row["other"] = pick(other_name) if others else None
-    row["naive"] = pick("naive") if num_classes <= NAIVE_MAX_CLASSES else None
-    row["all"] = rates
-    row["cpu_ms"] = cpu_ms
-    return row
+    if hasattr(os, "sched_getaffinity"):
+        facts["usable_cpus"] = str(len(os.sched_getaffinity(0)))
+    try:
+        with open("/proc/cpuinfo") as handle:
+            models = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
+        facts["cpu"] = models[0]
+    except (OSError, IndexError):
+        facts["cpu"] = platform.processor() or platform.machine()
+    probe = (
+        "import numpy, PIL, segstats, segstats.png as p; print(p.inflate_backend(), "
+        "segstats.__version__, numpy.__version__, PIL.__version__, segstats.__file__)"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], cwd=SETUP.cwd, env=SETUP.env, capture_output=True, text=True
+    )
+    if found.returncode != 0:
+        raise SystemExit(f"segstats cannot be imported by the measured processes:\n{found.stderr}")
+    keys = ["inflate", "segstats", "numpy", "pillow", "segstats_file"]
+    facts.update(zip(keys, found.stdout.split(), strict=True))
+    return facts
 
 
-def measure_rss(jobs: int) -> dict[str, float]:
-    """Peak RSS of ``segstats scan`` on the 20,000-file set, in a fresh process (tree sum, sampled)."""
-    import psutil
-
-    folder = os.path.join(HERE, "data", "many")
-    out = os.path.join(HERE, "data", "many-stats.json")
-    command = [sys.executable, "-m", "segstats", "scan", folder, "-k", "19", "--ignore-index", "255"]
-    command += ["--jobs", str(jobs), "-o", out, "-q"]
-    env = {**os.environ, "PYTHONPATH": ROOT}
-    started = time.perf_counter()
-    process = psutil.Popen(command, env=env)
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - started
-    if process.returncode != 0:
-        raise SystemExit(f"segstats scan failed with exit code {process.returncode}")
-    with open(out) as handle:
-        images = json.load(handle)["num_images"]
-    return {"files": images, "peak_mb": peak / 2**20, "seconds": elapsed}
+def bench_startup(repeat: int, against: str | None) -> list[Method]:
+    methods = [
+        Method("python -m segstats --help", [sys.executable, "-m", "segstats", "--help"]),
+        Method('python -c "import PIL.Image, numpy"', [sys.executable, "-c", "import PIL.Image, numpy"]),
+        Method('python -c "pass"', [sys.executable, "-c", "pass"]),
+    ]
+    if against:
+        other = os.path.abspath(against)
+        name = f"python -m segstats --help, in {other}"
+        methods.insert(1, Method(name, methods[0].argv, env=checkout_env(other), cwd=other))
+    interleave(methods, repeat)
+    return methods
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="segstats scan vs PNG decoders vs a naive script")
-    parser.add_argument("--jobs", type=int, default=2, help="workers for every method (default 2)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per method; the best counts")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", "-j", type=int, default=2, help="workers of every method (default 2)")
+    parser.add_argument("--repeat", "-r", type=int, help="timed rounds (default 5; --quick 2)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: few files, 2 rounds")
     parser.add_argument("--kinds", nargs="*", default=list(KINDS), choices=list(KINDS))
-    parser.add_argument("--backends", action="store_true", help="also time segstats per decoder and backend")
-    parser.add_argument("--rss", action="store_true", help="peak RSS on the 20,000-file set")
-    args = parser.parse_args()
-    if not os.path.isdir(os.path.join(HERE, "data")):
-        raise SystemExit("no benchmarks/data: run python benchmarks/make_masks.py first")
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{platform.system()}; date {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-        file=sys.stderr,
+    parser.add_argument("--no-scaling", action="store_true", help="skip -j1 vs -jN")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS run")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up timing")
+    parser.add_argument(
+        "--startup-against", metavar="DIR", help="time `segstats --help` in this checkout too"
     )
-    from segstats import fastpng
+    parser.add_argument("--installed", action="store_true", help="run the installed segstats, not ./segstats")
+    parser.add_argument(
+        "--data", help="mask folder (default benchmarks/data; --quick: benchmarks/data/quick)"
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write every timing to FILE")
+    parser.add_argument("--show-scripts", action="store_true", help="print the baseline scripts and exit")
+    args = parser.parse_args()
+    scripts = {name: text.replace("CHUNKSIZE", str(CHUNKSIZE)) for name, text in SCRIPTS.items()}
+    if args.show_scripts:
+        print("\n".join(f"# {name}\n{text}" for name, text in scripts.items()))
+        return
+    repeat = args.repeat or (2 if args.quick else 5)
+    data = args.data or (os.path.join(make_masks.DATA_DIR, "quick") if args.quick else make_masks.DATA_DIR)
+    began, load = time.perf_counter(), os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    results: dict[str, tuple[int, list[Method]]] = {}
+    extra: dict[str, tuple[int, list[Method]]] = {}  # scaling, rss, startup: (files, methods)
+    with tempfile.TemporaryDirectory(prefix="bench_scan-") as work:
+        if args.installed:
+            SETUP.cwd = work  # not the checkout: its ./segstats would come first
+        else:
+            SETUP.env = checkout_env(ROOT)
+        facts = machine_facts()
+        SETUP.scripts = work
+        for name, text in scripts.items():
+            with open(os.path.join(work, name), "w") as handle:
+                handle.write(text)
 
-    fastpng.kernel()  # warm: numba and the cached kernel loaded, as in a long scan
-    rows = []
-    for kind in args.kinds:
-        row = bench_kind(kind, args.jobs, args.repeat, args.backends)
-        rows.append(row)
-        print(f"{kind}: " + ", ".join(f"{k} {v:,.0f}/s" for k, v in row["all"].items()), file=sys.stderr)
-    print(f"\n{args.jobs} workers, images/s (best of {args.repeat}), ratio = segstats scan / baseline\n")
-    print("| masks | files | segstats scan | Pillow decode-only | fastest other decoder | naive script |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for row in rows:
-        scan = row["segstats scan"]
-        cells = [row["label"], str(row["files"]), f"{scan:,.0f}/s"]
-        for key in ("pillow", "other", "naive"):
-            if row[key] is None:
-                cells.append("n/a")
-                continue
-            name, rate = row[key]
-            cells.append(f"{rate:,.0f}/s ({name.split(' [')[0].split(' (')[0]}; x{scan / rate:.2f})")
-        print("| " + " | ".join(cells) + " |")
-    print("\nCPU time per image (all threads of the process; threaded methods), ratio = baseline / scan\n")
-    print("| masks | segstats scan | Pillow decode-only | fastest other decoder | naive script |")
-    print("|---|---:|---:|---:|---:|")
-    for row in rows:
-        cpu_ms = row["cpu_ms"]
-        scan_ms = cpu_ms["segstats scan"]
-        cells = [row["label"], f"{scan_ms:.2f} ms"]
-        for key in ("pillow", "other", "naive"):
-            if row[key] is None:
-                cells.append("n/a")
-                continue
-            name = row[key][0].split(" [")[0] + " [threading]"
-            cells.append(f"{cpu_ms[name]:.2f} ms (x{cpu_ms[name] / scan_ms:.2f})")
-        print("| " + " | ".join(cells) + " |")
-    print()
-    for row in rows:
-        ratio = row["segstats scan"] / row["pillow"][1]
-        target = TARGETS[row["kind"]]
-        verdict = "met" if ratio >= target else "MISSED"
-        print(f"- {row['kind']}: x{ratio:.2f} Pillow decode-only (target >= {target}): {verdict}")
-        if row["kind"] == "cityscapes":
-            naive = row["segstats scan"] / row["naive"][1]
-            verdict = "met" if naive >= NAIVE_TARGET else "MISSED"
-            print(
-                f"- cityscapes: x{naive:.1f} the naive script at 19 classes "
-                f"(target >= {NAIVE_TARGET}): {verdict}"
+        def masks(kind: str, count: int, out: str) -> tuple[str, int]:
+            print(f"{kind}: making/checking {count:,} masks in {out} ...", file=sys.stderr, flush=True)
+            folder = (
+                make_masks.make_many(out, count) if kind == "many" else make_masks.make_kind(kind, count, out)
             )
-    if args.rss:
-        rss = measure_rss(args.jobs)
-        verdict = "met" if rss["peak_mb"] < 300 else "MISSED"
+            return folder, warm_page_cache(folder)
+
+        for name in args.kinds:
+            folder, files = masks(name, QUICK_FILES[name] if args.quick else KINDS[name].files, data)
+            methods = kind_methods(name, folder, args.jobs, work)
+            interleave(methods, repeat)
+            check_counts(name, methods, files)
+            results[name] = (files, methods)
+            summary = ", ".join(f"{m.name} {m.median():.2f} s" for m in methods)
+            print(f"{name}: {summary}", file=sys.stderr, flush=True)
+        if not args.no_scaling:
+            source, distinct = masks(
+                "cityscapes", QUICK_FILES["cityscapes"] if args.quick else KINDS["cityscapes"].files, data
+            )
+            folder = source
+            if not args.quick:  # as many files as Cityscapes' train split: the same masks, copied
+                folder = repeated(source, SCALING_FILES, os.path.join(data, f"cityscapes-{SCALING_FILES}"))
+            files = warm_page_cache(folder)
+            scans = [scan(folder, 19, j, os.path.join(work, f"j{j}.json")) for j in (1, args.jobs)]
+            interleave(scans, repeat)
+            one, many = (read_json(m.output or "") for m in scans)
+            if one["pixel_counts"] != many["pixel_counts"] or one["num_images"] != files:
+                raise SystemExit(f"segstats -j1 and -j{args.jobs} counted differently on {folder}")
+            extra["scaling"] = (files, scans)
+            facts["scaling_note"] = (
+                f"{distinct:,} distinct masks, copied" if files != distinct else "all distinct"
+            )
+        if not args.no_rss:
+            folder, files = masks("many", QUICK_RSS_FILES if args.quick else RSS_FILES, data)
+            imports = Method('python -c "import segstats"', [sys.executable, "-c", "import segstats"])
+            floor = Method('python -c "pass"', [sys.executable, "-c", "pass"])
+            extra["rss"] = (
+                files,
+                [scan(folder, 19, args.jobs, os.path.join(work, "many.json")), imports, floor],
+            )
+            interleave(extra["rss"][1], 1 if args.quick else 3)
+        if not args.no_startup:
+            print("start-up ...", file=sys.stderr, flush=True)
+            extra["startup"] = (0, bench_startup(4 if args.quick else 20, args.startup_against))
+    facts["seconds"] = f"{time.perf_counter() - began:.0f}"
+    if load is not None:
+        facts["load"] = f"{load:.2f} / {os.getloadavg()[0]:.2f}"
+    report(args, facts, repeat, results, extra)
+    if args.json:
+        raw = {"facts": facts, "command": shlex.join(sys.argv)}
+        raw["kinds"] = {k: {m.name: [vars(r) for r in m.runs] for m in ms} for k, (_, ms) in results.items()}
+        raw.update({k: {m.name: [vars(r) for r in m.runs] for m in ms} for k, (_, ms) in extra.items()})
+        with open(args.json, "w") as handle:
+            json.dump(raw, handle, indent=1)
+
+
+def report(
+    args: argparse.Namespace,
+    facts: dict[str, str],
+    repeat: int,
+    results: dict[str, tuple[int, list[Method]]],
+    extra: dict[str, tuple[int, list[Method]]],
+) -> None:
+    jobs = args.jobs
+    now = datetime.datetime.now(datetime.timezone.utc)
+    command = shlex.join(["python", os.path.relpath(os.path.abspath(sys.argv[0]), ROOT), *sys.argv[1:]])
+    usable = f" ({facts['usable_cpus']} usable)" if "usable_cpus" in facts else ""
+    print(f"Measured {now:%Y-%m-%d %H:%M} UTC with `{command}`")
+    print(
+        f"on {facts['platform']}, {facts['cpu']}, {facts['cpu_count']} CPUs{usable}; {facts['python']}, "
+        f"segstats {facts['segstats']} (inflate: {facts['inflate']}), numpy {facts['numpy']}, "
+        f"Pillow {facts['pillow']}; {facts['seconds']} s"
+        + (f", load average {facts['load']} before / after." if "load" in facts else ".")
+    )
+    checks: list[tuple[str, str, str, bool | None]] = []
+
+    def check(label: str, measured: str, target: str, ok: bool | None) -> None:
+        checks.append((label, measured, target, ok))
+
+    if results:
         print(
-            f"- peak RSS of `segstats scan` on {rss['files']:,} files: {rss['peak_mb']:.0f} MB "
-            f"(process tree, target < 300 MB): {verdict}; {rss['seconds']:.1f} s"
+            f"\nWhole processes from a fresh interpreter, {jobs} workers, warm page cache, {repeat} "
+            "interleaved rounds. Time: median [min-max] wall seconds. Ratio: baseline median / "
+            "segstats median (in brackets: the median of the per-round ratios).\n"
         )
+        print(
+            f"| masks | files | `segstats scan -j{jobs}` | Pillow decode-only "
+            f"| Pillow + np.bincount, Pool({jobs}) | naive per-class loop, Pool({jobs}) |"
+        )
+        print("|---|---:|---:|---:|---:|---:|")
+    for name, (files, methods) in results.items():
+        seg, processes, threads, bincount, naive = methods
+        pillow = min((processes, threads), key=Method.median)
+        cells = [KINDS[name].label, f"{files:,}", f"{fmt_time(seg)}, {files / seg.median():,.0f}/s"]
+        cells.append(f"{fmt_time(pillow)} {fmt_ratio(pillow, seg)}, {pillow.name.split(', ')[1]}")
+        cells += [f"{fmt_time(m)} {fmt_ratio(m, seg)}" for m in (bincount, naive)]
+        print("| " + " | ".join(cells) + " |")
+        kind, short = KINDS[name], KINDS[name].label.split(" ")[0]
+        fast = ratio(pillow, seg)
+        check(f"{short} vs Pillow decode-only", f"x{fast:.2f}", f">= {kind.target}", fast >= kind.target)
+        if kind.classes == 19:
+            fast = ratio(naive, seg)
+            check(
+                f"{short} vs the naive loop, 19 classes",
+                f"x{fast:.1f}",
+                f">= {NAIVE_TARGET:g}",
+                fast >= NAIVE_TARGET,
+            )
+    if results:
+        print(f"\nCPU seconds (user + system, with the workers), median of {repeat} rounds:\n")
+        names = [m.name for m in next(iter(results.values()))[1]]
+        print("| masks | " + " | ".join(names) + " |\n|---|" + "---:|" * len(names))
+        for name, (_, methods) in results.items():
+            cells = [f"{statistics.median(r.cpu for r in m.runs):.2f}" for m in methods]
+            print(f"| {KINDS[name].label} | " + " | ".join(cells) + " |")
+    if "scaling" in extra:
+        files, (one, many) = extra["scaling"]
+        fast = ratio(one, many)
+        print(
+            f"\nCityscapes-like, {files:,} files ({facts['scaling_note']}), `segstats scan`, "
+            f"{repeat} interleaved rounds: "
+            f"-j1 {fmt_time(one)}, -j{jobs} {fmt_time(many)}: {fmt_ratio(one, many)}."
+        )
+        check(
+            f"Cityscapes-like -j{jobs} vs -j1, {files:,} files",
+            f"x{fast:.2f}",
+            f">= {SCALING_TARGET}",
+            fast >= SCALING_TARGET,
+        )
+    if "rss" in extra:
+        files, (seg, imports, floor) = extra["rss"]
+        peak, base, least = (max(r.maxrss_mb for r in m.runs) for m in (seg, imports, floor))
+        print(
+            f"\nPeak RSS (ru_maxrss of the one process, from os.wait4; the highest of {len(seg.runs)} runs): "
+            f"`segstats scan -j{jobs}` of {files:,} 160x120 masks {peak:.0f} MB ({fmt_time(seg)}); "
+            f'`python -c "import segstats"` {base:.0f} MB; `python -c "pass"` {least:.0f} MB (a floor: '
+            "ru_maxrss counts the launcher the process was forked from)."
+        )
+        check(
+            f"peak RSS, {files:,} files",
+            f"{peak:.0f} MB (import alone {base:.0f} MB)",
+            f"<= {RSS_TARGET_MB:g} MB",
+            peak <= RSS_TARGET_MB,
+        )
+    if "startup" in extra:
+        startup = extra["startup"][1]
+        print(f"\nStart-up, {len(startup[0].runs)} interleaved rounds, median [min-max]:\n")
+        print("\n".join(f"- `{m.name}`: {fmt_time(m, 3)}" for m in startup))
+        helped, floor = startup[0], next(m for m in startup if "PIL" in m.name)
+        extra_ms = 1e3 * (helped.median() - floor.median())
+        measured = f"{helped.median():.3f} s ({extra_ms:+.0f} ms vs PIL + numpy)"
+        ok: bool | None = None
+        if args.startup_against:
+            measured += f", other checkout {startup[1].median():.3f} s"
+            ok = helped.median() <= 1.05 * startup[1].median()
+        check("`python -m segstats --help`", measured, "no worse than before (+5%)", ok)
+    print("\n| check | measured | target | |\n|---|---:|---:|---|")
+    for label, measured, target, ok in checks:
+        shown = "see --startup-against" if ok is None else ("met" if ok else "**MISSED**")
+        print(f"| {label} | {measured} | {target} | {shown} |")
 
 
 if __name__ == "__main__":

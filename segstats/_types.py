@@ -9,9 +9,6 @@ import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
 
-# Suffixes a directory is searched for, in any case (contract: *.png, *.tif, *.tiff).
-LABEL_SUFFIXES = (".png", ".tif", ".tiff")
-
 
 @dataclass(frozen=True)
 class ValueHistogram:

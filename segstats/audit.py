@@ -8,7 +8,10 @@ Findings (``Finding.code``), each a warning unless noted:
 
 - ``absent-class``: classes with no pixel at all (their weight is 0.0), one finding.
 - ``void-as-class``: no ignore index and the last class is 255, the usual void
-  label: probably a missing ``--ignore-index 255``.
+  label: probably a missing ``--ignore-index 255`` (with only 255 and one other
+  value seen, binary masks are the other reading); text from :mod:`segstats.notes`.
+- ``ignore-in-range`` (info): the ignore index is one of the classes 0..K-1, so
+  that class has no pixels (and is not listed as absent).
 - ``rare-class``: a class in fewer than ``RARE_IMAGE_FRACTION`` (1%) of the images.
 - ``dominant-class``: a class with more than ``DOMINANT_SHARE`` (50%) of the labelled pixels.
 - ``imbalance-ratio``: largest / smallest share among present classes; a warning
@@ -32,6 +35,7 @@ import numpy.typing as npt
 from segstats._version import __version__
 from segstats.errors import UsageError
 from segstats.labels import UNKNOWN_LABEL_PREFIX
+from segstats.notes import absent_classes, label_notes
 from segstats.stats import DatasetStats
 from segstats.weights import DEFAULT_METHOD, compute_weights, method_options
 
@@ -45,8 +49,6 @@ IMBALANCE_RATIO_LIMIT = 100.0
 MAX_FILES_IN_MESSAGE = 3
 # Classes named in one finding's message (all of them are in the JSON).
 MAX_CLASSES_IN_MESSAGE = 10
-# The usual void label; counted as the last class it suggests a missing --ignore-index.
-VOID_VALUE = 255
 # Severities: warnings make `audit --strict` exit 1; notes never do.
 WARNING = "warning"
 INFO = "info"
@@ -322,7 +324,8 @@ def _percent(fraction: float) -> str:
 
 def _class_findings(stats: DatasetStats, rows: list[ClassRow]) -> list[Finding]:
     findings = []
-    absent = [row for row in rows if row.pixels == 0]
+    # the ignore index inside 0..K-1 has no pixels by construction: its own note says so
+    absent = [rows[c] for c in absent_classes(stats)]
     if absent:
         shown = ", ".join(row.label for row in absent[:MAX_CLASSES_IN_MESSAGE])
         if len(absent) > MAX_CLASSES_IN_MESSAGE:
@@ -340,16 +343,8 @@ def _class_findings(stats: DatasetStats, rows: list[ClassRow]) -> list[Finding]:
                 value=float(len(absent)),
             )
         )
-    if stats.ignore_index is None and stats.num_classes == VOID_VALUE + 1 and rows[VOID_VALUE].pixels:
-        findings.append(
-            Finding(
-                "void-as-class",
-                WARNING,
-                f"value {VOID_VALUE} is counted as class {VOID_VALUE} ({rows[VOID_VALUE].pixels:,} pixels); "
-                f"if it marks void pixels, pass --ignore-index {VOID_VALUE}",
-                (VOID_VALUE,),
-            )
-        )
+    # void counted as a class, the ignore index in 0..K-1: the texts every scanning command shows
+    findings += [Finding(n.code, n.severity, n.text, n.classes) for n in label_notes(stats)]
     for row in rows:
         if 0 < row.images < RARE_IMAGE_FRACTION * stats.num_images:
             findings.append(

@@ -6,9 +6,8 @@ import glob
 import os
 from collections.abc import Iterable, Sequence
 
-from segstats._types import LABEL_SUFFIXES
 from segstats.errors import BadInputError, NoFilesError
-from segstats.remote import is_remote
+from segstats.remote import LABEL_SUFFIXES, is_remote
 
 # Characters that make a path argument a glob pattern.
 GLOB_CHARS = frozenset("*?[")

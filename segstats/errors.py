@@ -55,6 +55,40 @@ def display_path(path: str) -> str:
         return path.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+# Escapes of the control characters people know by name; others become \xNN or \uNNNN.
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    r"""``text`` safe for a terminal: every non-printable character as a backslash escape.
+
+    A file name or a file's bytes can hold ESC sequences (clear the screen, recolour,
+    retitle the terminal), newlines that forge a second message, or bidirectional
+    overrides; those appear as ``\x1b``, ``\n``, ``\u202e``. Printable Unicode (accents,
+    CJK, emoji) is kept, and undecodable file-name bytes appear as ``\xNN``
+    (:func:`display_path`).
+
+    >>> printable("a\x1b[2Jb.png: caf\u00e9\n")
+    'a\\x1b[2Jb.png: café\\n'
+    """
+    text = display_path(text)
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        elif char in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[char])
+        elif ord(char) <= 0xFF:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) <= 0xFFFF:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    return "".join(out)
+
+
 def describe_os_error(exc: OSError, *, listed: bool = False) -> str:
     """A short lower-case cause for an OS-level failure to read a file.
 

@@ -52,7 +52,8 @@ ABSENT_COLOUR = "#b0413e"
 # matplotlib settings when saving: SVG text stays text (searchable, small), fixed SVG ids.
 SAVE_SETTINGS = {"svg.fonttype": "none", "svg.hashsalt": "segstats"}
 # The install hint when matplotlib is missing.
-INSTALL_HINT = "--plot needs matplotlib: pip install 'segstats[plot]'"
+PLOT_EXTRA_HINT = "pip install 'segstats[plot]'"
+INSTALL_HINT = f"--plot needs matplotlib: {PLOT_EXTRA_HINT}"
 
 
 def plot_format(path: str) -> str:

@@ -156,3 +156,26 @@ def check(data: bytes, path: str, max_pixels: int | None) -> PngInfo | None:
     if isinstance(outcome, BadInputError):
         raise outcome
     return outcome.info
+
+
+def critical_chunks(data: bytes) -> bytes:
+    """``data`` without its ancillary chunks (and without bytes after IEND).
+
+    For Pillow, after :func:`check` accepted ``data``: ancillary chunks are never
+    interpreted (contract), but Pillow refuses some malformed ones (an empty
+    ``acTL`` or ``fdAT`` of an APNG), which would give the same file another
+    verdict under ``--decoder pillow``. The walk trusts the framing: ``check``
+    verified every length and CRC.
+    """
+    out = [data[:8]]
+    offset = 8
+    while offset + 12 <= len(data):
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        end = offset + 12 + length
+        kind = data[offset + 4 : offset + 8]
+        if not kind[0] & 0x20:  # upper case first letter: critical (IHDR, PLTE, IDAT, IEND)
+            out.append(data[offset:end])
+        if kind == b"IEND":
+            break
+        offset = end
+    return b"".join(out)

@@ -17,6 +17,7 @@ sorted order, whatever the timing.
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -220,12 +221,17 @@ def _add_dense_rows(totals: Totals, histograms: list[Any], paths: list[str], spe
 
 
 def effective_jobs(jobs: int | None) -> int:
-    """Number of workers for ``jobs`` (None or -1: all cores; joblib's convention)."""
+    """Number of workers for ``jobs``: None or -1 all usable cores, -2 all but one (joblib's convention).
+
+    Cores are those this process may run on (CPU affinity, as containers and Slurm set it).
+    """
     if jobs is not None and jobs > 0:
         return jobs
-    from joblib import effective_n_jobs
-
-    return int(effective_n_jobs(-1 if jobs is None else jobs))
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    return max(1, cores + 1 + (-1 if jobs is None else jobs))
 
 
 def chunk_paths(paths: Sequence[str], workers: int) -> list[Sequence[str]]:

@@ -31,8 +31,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from segstats._types import LABEL_SUFFIXES
 from segstats.errors import BadInputError, UsageError
+
+# Suffixes a directory is searched for, in any case, here and locally (contract: *.png,
+# *.tif, *.tiff). Defined here, the lowest module that needs it, which imports no numpy.
+LABEL_SUFFIXES = (".png", ".tif", ".tiff")
 
 # A path starting with "protocol://" or a chained "protocol::" URL is remote
 # (two or more characters, so that a Windows drive letter "C:/" is not one).

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from segstats.audit import WARNING, AuditReport, ClassRow, SplitComparison
+from segstats.errors import printable
 
 # Width of the share bar in characters.
 BAR_WIDTH = 16
@@ -59,7 +60,7 @@ def class_table(report: AuditReport, rows: Sequence[ClassRow] | None = None) -> 
         style = "yellow" if absent else None
         table.add_row(
             str(row.class_id),
-            escape(row.name or ""),
+            escape(printable(row.name or "")),
             f"{row.pixels:,}",
             _percent(row.pixel_share),
             f"{row.images:,}",
@@ -90,7 +91,7 @@ def comparison_table(comparison: SplitComparison) -> Table:
         missing = (row.share > 0) != (row.other_share > 0)
         table.add_row(
             str(row.class_id),
-            escape(row.name or ""),
+            escape(printable(row.name or "")),
             _percent(row.share),
             _percent(row.other_share),
             f"{100 * row.difference:+.2f}",
@@ -143,8 +144,8 @@ def render_audit(
         console.print(divergence_line(report.comparison), markup=False)
     for finding in report.findings:
         if finding.severity == WARNING:
-            console.print(f"[yellow]warning:[/yellow] {escape(finding.message)}")
+            console.print(f"[yellow]warning:[/yellow] {escape(printable(finding.message))}")
         else:
-            console.print(f"note: {escape(finding.message)}")
+            console.print(f"note: {escape(printable(finding.message))}")
     if not report.warnings:
         console.print("no warnings")

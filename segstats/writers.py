@@ -50,6 +50,14 @@ def format_for(path: str, fmt: str | None = None) -> str:
 
 # The output path that means standard output.
 STDOUT = "-"
+# Formats that are bytes, not text: never printed to a terminal.
+BINARY_FORMATS = frozenset({"pt", "npy"})
+# How to get PyTorch for .pt without pulling a multi-GB CUDA build by accident.
+TORCH_INSTALL_HINT = (
+    "pip install torch may pull a multi-GB CUDA build: pick the CPU wheel "
+    "(pip install torch --index-url https://download.pytorch.org/whl/cpu) or pin the torch "
+    "version your training uses; or write .npy / .json instead"
+)
 
 
 def _destination(path: str) -> tuple[str, bool]:
@@ -130,7 +138,7 @@ def _render_pt(weights: np.ndarray) -> bytes:
         import torch
     except ImportError as exc:
         raise SegstatsError(
-            "writing .pt needs PyTorch: pip install 'segstats[torch]' (or use .npy / .json)"
+            f"writing .pt needs PyTorch (torch), which is not installed; {TORCH_INSTALL_HINT}"
         ) from exc
     buffer = io.BytesIO()
     torch.save(torch.tensor(weights, dtype=torch.float32), buffer)

@@ -37,17 +37,14 @@ def options_of(name: str) -> set[str]:
 @pytest.fixture
 def invocations(tmp_path):
     """A working invocation of every command (no stdout redirection needed)."""
-    stats = tmp_path / "stats.json"
-    assert runner.invoke(app, ["scan", SAMPLES, "-k", "3", "-o", str(stats)]).exit_code == 0
-    # merge refuses documents that cover the same files: merge two shards.
-    halves = [str(tmp_path / f"half{i}.json") for i in range(2)]
-    for i, half in enumerate(halves):
-        args = ["scan", SAMPLES, "-k", "3", "--shard", f"{i}/2", "-o", half]
-        assert runner.invoke(app, args).exit_code == 0
+    shards = [str(tmp_path / f"shard{index}.json") for index in range(2)]
+    for index, shard in enumerate(shards):  # merge refuses one document twice: two shards
+        scanned = runner.invoke(app, ["scan", SAMPLES, "-k", "3", "--shard", f"{index}/2", "-o", shard])
+        assert scanned.exit_code == 0, scanned.output
     return {
         "weights": ["weights", SAMPLES, "-k", "3"],
         "scan": ["scan", SAMPLES, "-k", "3", "-o", str(tmp_path / "again.json")],
-        "merge": ["merge", *halves, "-o", str(tmp_path / "merged.json")],
+        "merge": ["merge", *shards, "-o", str(tmp_path / "merged.json")],
         "audit": ["audit", SAMPLES, "-k", "3"],
         "sample": ["sample", SAMPLES, "-k", "3"],
     }

@@ -480,12 +480,21 @@ def _python(code: str, **env: str) -> str:
 
 
 def test_help_and_imports_load_no_heavy_module():
-    code = (
+    """The library loads no numba/torch/joblib; ``--help`` loads not even numpy or Pillow."""
+    imports = (
         "import sys\n"
         "import segstats, segstats.cli, segstats.decode, segstats.reduce\n"
+        "from segstats import reduce\n"
+        "reduce.SERIAL_MAX_FILES = 1  # a thread pool even for the sample's 40 files\n"
+        "segstats.scan('sample_masks', num_classes=3, jobs=2)  # local scans: a plain thread pool\n"
+        "print('loaded', [m for m in ('numba', 'imagecodecs', 'torch', 'joblib') if m in sys.modules])"
+    )
+    assert _python(imports).splitlines()[-1] == "loaded []"
+    help_only = (
+        "import sys\n"
         "from segstats.cli import main\n"
         "sys.argv = ['segstats', 'scan', '--help']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('\\nloaded', [m for m in ('numba', 'imagecodecs', 'torch', 'joblib') if m in sys.modules])"
+        "print('\\nloaded', [m for m in ('numpy', 'PIL', 'torch', 'joblib') if m in sys.modules])"
     )
-    assert _python(code).splitlines()[-1] == "loaded []"
+    assert _python(help_only).splitlines()[-1] == "loaded []"

@@ -152,3 +152,59 @@ def test_interlaced_png_size_and_counts(height, width):
 def test_non_png_is_left_to_the_decoder():
     assert check(b"II*\x00 a tiff", "x.tif", None) is None
     refused(PNG_SIGNATURE[:3], "truncated")
+
+
+# Found by scripts/fuzz_native.sh (FUZZ_FINDINGS of the corpus helper): files the native rules
+# accept that Pillow alone refuses, and the PLTE rules of the PNG specification (11.2.3).
+EMPTY_ACTL = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55000000006163544c49f2afe8"
+    "0000000a49444154789c636000000002000148afa4710000000049454e44ae426082"
+)
+EMPTY_FDAT = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b550000000a49444154789c6360"
+    "00000002000148afa4710000000066644154f5b3ff960000000049454e44ae426082"
+)
+
+
+@pytest.mark.parametrize("data", [EMPTY_ACTL, EMPTY_FDAT], ids=["empty-acTL", "empty-fdAT"])
+def test_malformed_ancillary_chunks_are_not_interpreted_under_any_decoder(data):
+    with pytest.raises(ValueError):  # Pillow alone refuses these APNG chunks
+        Image.open(io.BytesIO(data)).load()
+    for decoder in DECODERS:
+        histogram = decode_histogram(data, "x.png", ReadOptions(decoder=decoder))
+        assert (histogram.values.tolist(), histogram.counts.tolist()) == ([0], [1]), decoder
+
+
+def _palette_png(plte: bytes, *, before_plte: bytes = b"", after_idat: bytes = b"") -> bytes:
+    header = struct.pack(">IIBBBBB", 2, 1, 8, 3, 0, 0, 0)
+    idat = chunk(b"IDAT", zlib.compress(b"\0\0\1"))
+    return (
+        PNG_SIGNATURE
+        + chunk(b"IHDR", header)
+        + before_plte
+        + chunk(b"PLTE", plte)
+        + idat
+        + after_idat
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "cause"),
+    [
+        (_palette_png(b""), "a PLTE chunk of 0 bytes"),
+        (_palette_png(b"\0" * 4), "a PLTE chunk of 4 bytes"),
+        (_palette_png(b"\0" * 771), "a PLTE chunk of 771 bytes"),
+        (_palette_png(b"\0" * 6, before_plte=chunk(b"PLTE", b"\0" * 6)), "a second PLTE chunk"),
+        (_palette_png(b"\0" * 6, after_idat=chunk(b"PLTE", b"\0" * 6)), "a second PLTE chunk"),
+    ],
+)
+def test_invalid_palettes_are_refused_by_every_decoder(data, cause):
+    refused(data, cause)
+
+
+def test_a_valid_palette_of_256_entries_counts():
+    data = _palette_png(bytes(range(256)) * 3)
+    for decoder in DECODERS:
+        histogram = decode_histogram(data, "x.png", ReadOptions(decoder=decoder))
+        assert dict(zip(histogram.values.tolist(), histogram.counts.tolist(), strict=True)) == {0: 1, 1: 1}

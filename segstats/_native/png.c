@@ -228,6 +228,15 @@ void seg_decode(seg_context *ctx, const uint8_t *data, size_t size, const seg_op
                 if (img.color_type == 0 || img.color_type == 4)
                     BAD("corrupt image data: a PLTE chunk in a grey image (colour type %d) at byte %llu",
                         img.color_type, (unsigned long long)offset);
+                /* PNG spec 11.2.3: one PLTE, before the image data, 1..256 entries of 3 bytes */
+                if (have_plte)
+                    BAD("corrupt image data: a second PLTE chunk at byte %llu", (unsigned long long)offset);
+                if (idat_count > 0)
+                    BAD("corrupt image data: a PLTE chunk after the image data at byte %llu",
+                        (unsigned long long)offset);
+                if (length == 0 || length % 3 != 0 || length > 768)
+                    BAD("corrupt image data: a PLTE chunk of %lu bytes (1 to 256 entries of 3 bytes) at byte %llu",
+                        (unsigned long)length, (unsigned long long)offset);
                 have_plte = 1;
             } else if (!(type[0] & 0x20)) { /* upper case first letter: critical */
                 BAD("corrupt image data: unknown critical chunk %s at byte %llu", name,
@@ -265,7 +274,8 @@ void seg_decode(seg_context *ctx, const uint8_t *data, size_t size, const seg_op
             NO_MEMORY();
         for (i = 0; i < idat_count; i++) { /* consecutive IDAT chunks, all checked above */
             size_t n = be32(data + at);
-            memcpy(ctx->idat + filled, data + at + 8, n);
+            if (n > 0) /* memcpy with a NULL buffer is undefined even for 0 bytes (all IDATs empty) */
+                memcpy(ctx->idat + filled, data + at + 8, n);
             filled += n;
             at += n + 12;
         }

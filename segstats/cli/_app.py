@@ -24,7 +24,7 @@ from segstats._version import __version__
 from segstats.cli import audit, merge, sample, scan, weights
 from segstats.cli._common import DEBUG_ENV, expand_option_groups
 from segstats.cli._console import Messages
-from segstats.errors import SegstatsError, display_path
+from segstats.errors import SegstatsError
 
 # Exit codes for interruption (128 + signal number, as shells report them).
 EXIT_SIGINT = 130
@@ -95,7 +95,7 @@ def report_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except SegstatsError as exc:
             if debug_enabled():
                 traceback.print_exc()
-            Messages().error(display_path(str(exc)).replace("\n", " "))
+            Messages().error(str(exc))  # Messages escapes control characters and odd bytes
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             Messages().error("interrupted")

@@ -18,6 +18,7 @@ checks the value, so a bad one gets the library's one-line message.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import inspect
 import time
 import typing
@@ -188,7 +189,9 @@ SkipStrictOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on errors (or set {DEBUG_ENV}=1).")]
-OutputOpt = Annotated[str, typer.Option("--output", "-o", help="The statistics document to write (.json).")]
+OutputOpt = Annotated[
+    str, typer.Option("--output", "-o", help="The statistics document to write (.json; - for stdout).")
+]
 FilesFromOpt = Annotated[
     str | None,
     typer.Option(
@@ -378,6 +381,70 @@ def expand_option_groups(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+# ----------------------------------------------------------------- optional extras, checked first
+def module_installed(module: str) -> bool:
+    """``module`` (a top-level name) can be imported: found by ``find_spec``, never imported.
+
+    Importing torch or dask just to check costs seconds; ``find_spec`` only looks.
+    """
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # already imported, without a spec (e.g. __main__): it is there
+        return True
+
+
+def require_module(module: str, needed_for: str, hint: str) -> None:
+    """Refuse ``needed_for`` (e.g. ``"-o w.pt"``) before any work when ``module`` is missing.
+
+    Raises:
+        UsageError: ``"<needed_for> needs <module>, which is not installed; <hint>"``.
+    """
+    from segstats.errors import UsageError
+
+    if not module_installed(module):
+        raise UsageError(f"{needed_for} needs {module}, which is not installed; {hint}")
+
+
+def require_read_extras(paths: list[str], read: ReadArgs) -> None:
+    """The extras reading ``paths`` with ``read`` needs: fsspec for URLs, dask for --backend dask.
+
+    Called before any file is listed or read (contract: a missing optional
+    dependency is reported before any image is read).
+    """
+    from segstats.cluster import DASK_INSTALL_HINT
+    from segstats.remote import CLOUD_INSTALL_HINT, is_remote
+
+    remote = next((path for path in paths if is_remote(path)), None)
+    if remote is not None:
+        require_module("fsspec", f"reading {remote}", CLOUD_INSTALL_HINT)
+    if read.backend == "dask":
+        for module in ("dask", "distributed"):
+            require_module(module, "--backend dask", DASK_INSTALL_HINT)
+
+
+def require_output_extras(output: str, fmt: str) -> None:
+    """The extras writing ``fmt`` needs: torch for .pt (hint: the CPU wheel, not CUDA)."""
+    from segstats.writers import TORCH_INSTALL_HINT
+
+    if fmt == "pt":
+        require_module("torch", f"writing {output} as .pt", TORCH_INSTALL_HINT)
+
+
+def warn_label_notes(messages: Messages, stats: DatasetStats) -> None:
+    """The notes on how the labels were read (:func:`segstats.notes.label_notes`) on stderr."""
+    from segstats.notes import WARNING, label_notes
+
+    for note in label_notes(stats):
+        (messages.warn if note.severity == WARNING else messages.note)(note.text)
+
+
+def destination(output: str) -> str:
+    """How messages name an output: the path, or "stdout" for ``-``."""
+    from segstats.writers import STDOUT
+
+    return "stdout" if output == STDOUT else output
+
+
 # ----------------------------------------------------------------- the scan every command runs
 def scan_labels(
     messages: Messages,
@@ -389,21 +456,27 @@ def scan_labels(
     list_errors: bool = True,
     refuse_empty: bool = False,
     on_rows: Callable[[list[FileCounts]], None] | None = None,
+    notes: bool = True,
 ) -> DatasetStats:
     """``plan_files`` + ``scan`` with the CLI's messages: the shard line, a progress bar,
-    the summary line, one warning per skipped file, the note on an inferred K.
+    the summary line, one warning per skipped file, the note on an inferred K, and
+    the notes on the label values (:func:`warn_label_notes`).
 
     Args:
         file_list: --files-from / --root / --template: files added to ``paths``.
         list_errors: warn about each skipped file (audit reports them as findings instead).
         refuse_empty: bad input (exit 2) when --skip-errors skipped every file.
         on_rows: ``segstats.scan``'s per-image counts callback.
+        notes: print the label notes (audit has them among its findings instead).
     """
     from segstats.api import plan_files, scan
 
+    require_read_extras(paths or [], read)
     keywords = labels.scan_keywords()
     listing = file_list.plan_keywords() if file_list is not None else {}
     plan = plan_files(paths or [], shard=read.shard, skip_errors=read.skip_errors, **listing)
+    if listing.get("files_from") is not None:
+        require_read_extras(plan.files, read)  # listed URLs need fsspec too (no image read yet)
     if plan.shard is not None:
         index, count = plan.shard
         messages.info(f"shard {index}/{count}: {len(plan.files):,} of {plural(plan.found, 'file')}")
@@ -429,6 +502,8 @@ def scan_labels(
         messages.note(
             f"--num-classes not given: using K = {stats.num_classes} (largest class value seen + 1)"
         )
+    if notes:
+        warn_label_notes(messages, stats)
     return stats
 
 
@@ -463,9 +538,10 @@ def exit_if_strict(strict: bool, stats: DatasetStats) -> None:
 
 
 def refuse_non_json(output: str) -> None:
-    """The statistics document is JSON: refuse another suffix before anything is read."""
+    """The statistics document is JSON: refuse another suffix before anything is read
+    (``-``, standard output, is JSON)."""
     from segstats.errors import UsageError
     from segstats.writers import format_for
 
     if format_for(output) != "json":
-        raise UsageError(f"{output}: the statistics document is JSON; use a .json file")
+        raise UsageError(f"{output}: the statistics document is JSON; use a .json file (or - for stdout)")

@@ -9,9 +9,16 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.markup import escape
 
+from segstats.errors import printable
+
 
 class Messages:
-    """Everything for humans, on stderr. ``quiet`` keeps only errors."""
+    """Everything for humans, on stderr. ``quiet`` keeps only errors.
+
+    Every text is passed through :func:`segstats.errors.printable` here, the one
+    place all messages (the error mapper's too) go through: file names and bytes
+    from files never reach the terminal as control sequences.
+    """
 
     def __init__(self, quiet: bool = False) -> None:
         self.quiet = quiet
@@ -20,17 +27,17 @@ class Messages:
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            self.console.print(text, markup=False)
+            self.console.print(printable(text), markup=False)
 
     def note(self, text: str) -> None:
         self.info(f"note: {text}")
 
     def warn(self, text: str) -> None:
         if not self.quiet:
-            self.console.print(f"[yellow]warning:[/yellow] {escape(text)}")
+            self.console.print(f"[yellow]warning:[/yellow] {escape(printable(text))}")
 
     def error(self, text: str) -> None:
-        self.console.print(f"[bold red]error:[/bold red] {escape(text)}")
+        self.console.print(f"[bold red]error:[/bold red] {escape(printable(text))}")
 
 
 def plural(count: int, noun: str, nouns: str | None = None) -> str:

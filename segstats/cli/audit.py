@@ -17,6 +17,8 @@ from segstats.cli._common import (
     choice_option,
     markup_free,
     refuse_no_paths,
+    require_module,
+    require_read_extras,
     scan_labels,
 )
 from segstats.cli._console import Messages
@@ -99,12 +101,15 @@ def audit_command(
     refuse_no_paths(paths, file_list)
     sort_rows([], sort)  # refuse a bad --sort before scanning
     if plot is not None:
-        from segstats.plot import plot_format
+        from segstats.plot import PLOT_EXTRA_HINT, plot_format
 
         plot_format(plot)
+        require_module("matplotlib", f"--plot {plot}", PLOT_EXTRA_HINT)
     read = ReadArgs(jobs=jobs, skip_errors=True)
-    stats = scan_labels(messages, paths, labels, read, file_list=file_list, list_errors=False)
-    other = scan_labels(messages, against, labels, read, list_errors=False) if against else None
+    require_read_extras([*(paths or []), *(against or [])], read)  # before either split is read
+    # the label notes are findings of the report (void-as-class, ...), not stderr lines
+    stats = scan_labels(messages, paths, labels, read, file_list=file_list, list_errors=False, notes=False)
+    other = scan_labels(messages, against, labels, read, list_errors=False, notes=False) if against else None
     label = ", ".join([*(paths or []), *([file_list.files_from] if file_list.files_from else [])])
     report = audit(stats, against=other, label=label, against_label=", ".join(against or []))
     ordered = sort_rows(report.rows, sort)

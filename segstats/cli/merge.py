@@ -6,11 +6,13 @@ from typing import Annotated
 
 import typer
 
-from segstats.cli._common import refuse_non_json
+from segstats.cli._common import destination, refuse_non_json
 from segstats.cli._console import Messages, plural
 
 DocumentsArg = Annotated[list[str], typer.Argument(help="Statistics documents written by 'segstats scan'.")]
-MergedOpt = Annotated[str, typer.Option("--output", "-o", help="The merged document to write (.json).")]
+MergedOpt = Annotated[
+    str, typer.Option("--output", "-o", help="The merged document to write (.json; - for stdout).")
+]
 
 
 def merge_command(
@@ -32,5 +34,5 @@ def merge_command(
     write_output(output, merged.to_dict())
     messages.info(
         f"merged {plural(len(parts), 'document')}: {plural(merged.num_images, 'image')}, "
-        f"{plural(merged.total_pixels, 'pixel')}; wrote {output}"
+        f"{plural(merged.total_pixels, 'pixel')}; wrote {destination(output)}"
     )

@@ -18,6 +18,7 @@ from segstats.cli._common import (
     choice_option,
     exit_if_strict,
     refuse_no_paths,
+    require_output_extras,
     scan_labels,
 )
 from segstats.cli._console import Messages, plural
@@ -150,8 +151,8 @@ def sample_command(
 
     options: dict[str, Any] = {"threshold": threshold, "temperature": temperature, "min_pixels": min_pixels}
     sampling_options(method, **options)  # refuse bad options before reading anything
-    if output is not None:
-        sample_format_for(output)  # refuse a bad suffix before reading anything
+    if output is not None:  # refuse a bad suffix, or .pt without torch, before reading anything
+        require_output_extras(output, sample_format_for(output))
     stats = None
     if from_per_image is not None:
         if paths or file_list.given:

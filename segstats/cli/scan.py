@@ -9,6 +9,7 @@ from segstats.cli._common import (
     PathsArg,
     ReadArgs,
     SkipStrictOpt,
+    destination,
     exit_if_strict,
     refuse_no_paths,
     refuse_non_json,
@@ -27,7 +28,7 @@ def scan_command(
     strict: SkipStrictOpt = False,
     messages: Messages,
 ) -> None:
-    """Count pixels and images per class and write the statistics document.
+    """Count pixels and images per class and write the statistics document (-o - prints it).
 
     Example: segstats scan ./labels --num-classes 19 --ignore-index 255 -o stats.json
     """
@@ -37,5 +38,5 @@ def scan_command(
     refuse_no_paths(paths, file_list)
     stats = scan_labels(messages, paths, labels, read, file_list=file_list, refuse_empty=True)
     write_output(output, stats.to_dict())
-    messages.info(f"wrote {output}")
+    messages.info(f"wrote {destination(output)}")
     exit_if_strict(strict, stats)

@@ -14,11 +14,15 @@ from segstats.cli._common import (
     ReadArgs,
     SkipStrictOpt,
     choice_option,
+    destination,
     exit_if_strict,
     refuse_no_paths,
+    require_output_extras,
     scan_labels,
+    warn_label_notes,
 )
 from segstats.cli._console import Messages
+from segstats.notes import absent_classes_note
 
 if TYPE_CHECKING:
     from segstats.stats import DatasetStats
@@ -26,7 +30,11 @@ if TYPE_CHECKING:
 MethodOpt = Annotated[str, choice_option(Method, "--method", "-m", lead="How counts become weights")]
 WeightsOutputOpt = Annotated[
     str | None,
-    typer.Option("--output", "-o", help="Also write to FILE: .json (full document), .pt, .npy, .yaml."),
+    typer.Option(
+        "--output",
+        "-o",
+        help="Also write to FILE: .json (full document), .pt, .npy, .yaml; - for stdout, then no array.",
+    ),
 ]
 FromStatsOpt = Annotated[
     str | None,
@@ -40,10 +48,23 @@ ClipOpt = Annotated[
     float | None, typer.Option("--clip", help="Largest weight allowed (applied after --normalize).")
 ]
 EnetCOpt = Annotated[float, typer.Option("--enet-c", help="ENet's c in 1 / ln(c + p).")]
-BetaOpt = Annotated[float | None, typer.Option("--beta", help="effective-number's beta, 0 <= beta < 1.")]
+BetaOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--beta",
+        help=(
+            "effective-number's beta, 0 <= beta < 1. It acts on pixel counts: 1 - beta must be "
+            "about 1 / (pixels of a class) to matter, e.g. 0.9999999 for 10 million pixels."
+        ),
+    ),
+]
 FormatOpt = Annotated[
     str | None,
-    choice_option(WeightsFormat, "--format", lead="Output format (default: from the --output suffix)"),
+    choice_option(
+        WeightsFormat,
+        "--format",
+        lead="Output format (default: from the --output suffix; without --output, printed on stdout)",
+    ),
 ]
 
 
@@ -68,9 +89,8 @@ def weights_command(
 
     Example: segstats weights ./labels --num-classes 19 --ignore-index 255 -o weights.pt
     """
-    from segstats.errors import UsageError
-    from segstats.weights import compute_weights, method_options
-    from segstats.writers import format_for, weights_json_list, write_output
+    from segstats.weights import compute_weights, method_options, weight_warnings
+    from segstats.writers import STDOUT, weights_json_list, write_output
 
     options: dict[str, Any] = {"normalize": normalize, "clip": clip}
     if method == "enet":
@@ -78,28 +98,73 @@ def weights_command(
     if method == "effective-number":
         options["beta"] = beta
     recorded = method_options(method, **options)  # refuse bad weight options before scanning
-    if output is not None:
-        format_for(output, fmt)  # refuse a bad suffix before scanning
-    elif fmt is not None:
-        raise UsageError("--format needs --output FILE")
+    target, chosen = output_target(output, fmt)  # refuse a bad suffix or missing torch before scanning
+    stats = weights_input(messages, paths, from_stats, labels, read, file_list)
+    weights = compute_weights(stats, method, **options)
+    absent = absent_classes_note(stats)
+    if absent is not None:
+        messages.warn(absent.text)
+    for text in weight_warnings(method, weights, stats.present):
+        messages.warn(text)
+    if target is not None:
+        block = {"method": method, "values": [float(w) for w in weights], "options": recorded}
+        write_output(target, stats.to_dict(weights=block), weights, fmt)
+        messages.info(f"wrote {destination(target)} ({chosen})")
+    if target != STDOUT:  # stdout holds exactly one thing: the array, or the chosen format
+        typer.echo(weights_json_list(weights))
+    exit_if_strict(strict, stats)
+
+
+def output_target(output: str | None, fmt: str | None) -> tuple[str | None, str | None]:
+    """``(where to write, the format)``, checked before anything is read.
+
+    ``--format F`` without ``--output`` prints F on stdout (the same as ``-o - --format F``);
+    a binary format (.pt, .npy) is refused when stdout is a terminal.
+
+    Raises:
+        UsageError: a bad suffix or format; binary data for a terminal; torch missing for .pt.
+    """
+    from segstats.errors import UsageError
+    from segstats.writers import BINARY_FORMATS, STDOUT, format_for
+
+    if output is None and fmt is None:
+        return None, None
+    target = STDOUT if output is None else output
+    chosen = format_for(target, fmt)
+    if target == STDOUT and chosen in BINARY_FORMATS and stdout_is_terminal():
+        raise UsageError(
+            f"--format {chosen} is binary and stdout is a terminal: redirect it "
+            f"(> weights.{chosen}), pipe it, or write a file with -o weights.{chosen}"
+        )
+    require_output_extras(target, chosen)
+    return target, chosen
+
+
+def stdout_is_terminal() -> bool:
+    import sys
+
+    return sys.stdout.isatty()
+
+
+def weights_input(
+    messages: Messages,
+    paths: list[str] | None,
+    from_stats: str | None,
+    labels: LabelArgs,
+    read: ReadArgs,
+    file_list: FileListArgs,
+) -> DatasetStats:
+    """The statistics to weigh: a scan of ``paths`` (and --files-from), or the ``--from-stats`` document."""
+    from segstats.errors import UsageError
+
     if from_stats is not None:
         if paths or file_list.given:
             raise UsageError("give either label PATHs (or --files-from) or --from-stats, not both")
         stats = stats_from_document(from_stats, labels, read)
-    else:
-        refuse_no_paths(paths, file_list, " or --from-stats STATS.json")
-        stats = scan_labels(messages, paths, labels, read, file_list=file_list, refuse_empty=True)
-    weights = compute_weights(stats, method, **options)
-    for index in stats.absent_classes:
-        name = stats.class_name(index)
-        label = f"class {index}" + (f" ({name})" if name != str(index) else "")
-        messages.warn(f"{label} has no pixels; its weight is 0.0")
-    if output is not None:
-        block = {"method": method, "values": [float(w) for w in weights], "options": recorded}
-        written = write_output(output, stats.to_dict(weights=block), weights, fmt)
-        messages.info(f"wrote {output} ({written})")
-    typer.echo(weights_json_list(weights))
-    exit_if_strict(strict, stats)
+        warn_label_notes(messages, stats)
+        return stats
+    refuse_no_paths(paths, file_list, " or --from-stats STATS.json")
+    return scan_labels(messages, paths, labels, read, file_list=file_list, refuse_empty=True)
 
 
 def stats_from_document(path: str, labels: LabelArgs, read: ReadArgs) -> DatasetStats:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from segstats.decoders.base import FileResult, Item, ReadOptions, colour_refusal
 from segstats.decoders.pillow import decode as pillow_decode
 from segstats.errors import BadInputError
-from segstats.png import Counted, walk
+from segstats.png import Counted, critical_chunks, walk
 from segstats.sources.local import read_bytes
 
 
@@ -32,6 +32,8 @@ def decode_chunk(items: Sequence[Item], paths: Sequence[str], options: ReadOptio
                 continue
         try:
             data = item if isinstance(item, bytes) else read_bytes(path)
+            if outcome.info is not None:  # a checked colour PNG: Pillow sees its critical chunks only
+                data = critical_chunks(data)
             results.append(pillow_decode(data, path, options, outcome.info))
         except BadInputError as exc:
             results.append(exc)

@@ -25,7 +25,7 @@ from segstats._types import IntArray, ValueHistogram, histogram_from_dense
 from segstats.decoders.base import FileResult, Item, ReadOptions, colour_refusal
 from segstats.errors import BadInputError
 from segstats.labels import UNKNOWN_LABEL_PREFIX, ColorTable, format_colour
-from segstats.png import Counted, PngInfo, check, walk
+from segstats.png import Counted, PngInfo, check, critical_chunks, walk
 from segstats.sources.local import read_bytes
 
 # Container formats accepted for label images; lossy formats would corrupt labels.
@@ -218,4 +218,4 @@ def _decode_item(item: Item, path: str, options: ReadOptions) -> ValueHistogram:
         refusal = colour_refusal(info, path, options)
         if refusal is not None:
             raise refusal
-    return decode(data, path, options, info)
+    return decode(critical_chunks(data) if info is not None else data, path, options, info)

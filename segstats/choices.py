@@ -21,6 +21,8 @@ WeightsFormat = Literal["json", "list", "pt", "npy", "yaml"]
 Decoder = Literal["auto", "fast", "pillow"]
 # cluster.BACKENDS: where files are counted.
 Backend = Literal["local", "dask"]
+# sampling.SamplingMethod: how per-image class counts become sampling weights (segstats sample).
+SampleMethod = Literal["repeat-factor", "class-aware", "rare-class"]
 # audit.SORT_KEYS: the order of the audit's class rows.
 SortKey = Literal["id", "share", "images"]
 # findings.FINDING_KINDS: the kinds of audit findings (--allow KIND).
@@ -53,6 +55,7 @@ __all__ = [
     "FindingKind",
     "Method",
     "Normalize",
+    "SampleMethod",
     "SortKey",
     "WeightsFormat",
     "choices_of",

@@ -3,7 +3,7 @@
 - Each option is defined once, as an ``Annotated`` type (``NumClassesOpt``, ...); a
   command takes it as ``num_classes: NumClassesOpt = None``.
 - Options that travel together are an option group: a frozen dataclass of such
-  fields (:class:`LabelArgs`, :class:`ReadArgs`). A command takes the whole group as
+  fields (:class:`LabelArgs`, :class:`ReadArgs`, :class:`FileListArgs`). A command takes the whole group as
   one parameter (``labels: LabelArgs``); :func:`expand_option_groups` shows Typer
   one option per field and hands the command the built dataclass. A new shared
   option is one new field, and every command that takes the group has it.
@@ -192,6 +192,28 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help=f"Show tracebacks on err
 OutputOpt = Annotated[
     str, typer.Option("--output", "-o", help="The statistics document to write (.json; - for stdout).")
 ]
+FilesFromOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--files-from",
+        help="Also read the label files listed in FILE, one per line ('-': stdin; blank lines and "
+        "# comments skipped).",
+    ),
+]
+RootOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--root", help="Folder that relative --files-from entries are in (default: the current one)."
+    ),
+]
+TemplateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--template",
+        help="--files-from entries are stems: the path is T with {} replaced by the entry, "
+        "e.g. 'SegmentationClass/{}.png'.",
+    ),
+]
 
 
 # ----------------------------------------------------------------- option groups
@@ -268,6 +290,24 @@ class ReadArgs(OptionGroup):
                 "retries": self.fetch_retries,
             }
         return keywords
+
+
+@dataclasses.dataclass(frozen=True)
+class FileListArgs(OptionGroup):
+    """Label files named by a list file (VOC ``ImageSets``, an mmseg ``ann_file``), added to PATHs."""
+
+    files_from: FilesFromOpt = None
+    root: RootOpt = None
+    template: TemplateOpt = None
+
+    @property
+    def given(self) -> bool:
+        """--files-from (or one of its companions) was given."""
+        return any(value is not None for value in (self.files_from, self.root, self.template))
+
+    def plan_keywords(self) -> dict[str, Any]:
+        """``plan_files`` keywords (it refuses --root / --template without --files-from)."""
+        return {"files_from": self.files_from, "root": self.root, "template": self.template}
 
 
 def _group_of(annotation: object) -> type[OptionGroup] | None:
@@ -408,30 +448,35 @@ def destination(output: str) -> str:
 # ----------------------------------------------------------------- the scan every command runs
 def scan_labels(
     messages: Messages,
-    paths: list[str],
+    paths: list[str] | None,
     labels: LabelArgs,
     read: ReadArgs,
     *,
+    file_list: FileListArgs | None = None,
     list_errors: bool = True,
     refuse_empty: bool = False,
-    notes: bool = True,
     on_rows: Callable[[list[FileCounts]], None] | None = None,
+    notes: bool = True,
 ) -> DatasetStats:
     """``plan_files`` + ``scan`` with the CLI's messages: the shard line, a progress bar,
     the summary line, one warning per skipped file, the note on an inferred K, and
     the notes on the label values (:func:`warn_label_notes`).
 
     Args:
+        file_list: --files-from / --root / --template: files added to ``paths``.
         list_errors: warn about each skipped file (audit reports them as findings instead).
         refuse_empty: bad input (exit 2) when --skip-errors skipped every file.
+        on_rows: ``segstats.scan``'s per-image counts callback.
         notes: print the label notes (audit has them among its findings instead).
-        on_rows: passed to ``scan``: the per-image counts, in sorted path order.
     """
     from segstats.api import plan_files, scan
 
-    require_read_extras(paths, read)
+    require_read_extras(paths or [], read)
     keywords = labels.scan_keywords()
-    plan = plan_files(paths, shard=read.shard)
+    listing = file_list.plan_keywords() if file_list is not None else {}
+    plan = plan_files(paths or [], shard=read.shard, skip_errors=read.skip_errors, **listing)
+    if listing.get("files_from") is not None:
+        require_read_extras(plan.files, read)  # listed URLs need fsspec too (no image read yet)
     if plan.shard is not None:
         index, count = plan.shard
         messages.info(f"shard {index}/{count}: {len(plan.files):,} of {plural(plan.found, 'file')}")
@@ -460,6 +505,14 @@ def scan_labels(
     if notes:
         warn_label_notes(messages, stats)
     return stats
+
+
+def refuse_no_paths(paths: list[str] | None, file_list: FileListArgs, alternative: str = "") -> None:
+    """Neither a label PATH nor --files-from: usage error (``alternative``: another source)."""
+    from segstats.errors import UsageError
+
+    if not paths and file_list.files_from is None:
+        raise UsageError(f"no label PATH given (nor --files-from FILE{alternative})")
 
 
 def refuse_if_nothing_read(stats: DatasetStats) -> None:

@@ -10,11 +10,13 @@ import typer
 
 from segstats.choices import FindingKind, SortKey
 from segstats.cli._common import (
+    FileListArgs,
     LabelArgs,
     PathsArg,
     ReadArgs,
     choice_option,
     markup_free,
+    refuse_no_paths,
     require_module,
     require_read_extras,
     scan_labels,
@@ -134,6 +136,7 @@ def audit_command(
     min_image_share: MinImageShareOpt = 0.01,
     allow: AllowOpt = None,
     examples: ExamplesOpt = None,
+    file_list: FileListArgs,
     messages: Messages,
 ) -> None:
     """Audit class balance: a summary line, a per-class table, then one warning line per finding.
@@ -156,10 +159,10 @@ def audit_command(
     from segstats.topfiles import DEFAULT_EXAMPLES, TopFiles
 
     # Refuse bad options before anything is read.
-    if from_stats is not None and paths:
-        raise UsageError("give either label PATHs or --from-stats, not both")
-    if from_stats is None and not paths:
-        raise UsageError("no label PATH given (or use --from-stats STATS.json)")
+    if from_stats is not None and (paths or file_list.files_from is not None):
+        raise UsageError("give either label PATHs (or --files-from) or --from-stats, not both")
+    if from_stats is None:
+        refuse_no_paths(paths, file_list, " or --from-stats STATS.json")
     sort_rows([], sort)
     Thresholds(max_imbalance, min_image_share)
     allowed = check_kinds(allow or [])
@@ -188,12 +191,13 @@ def audit_command(
             paths or [],
             labels,
             read,
+            file_list=file_list,
             list_errors=False,
             refuse_empty=True,
             notes=False,
             on_rows=on_rows,
         )
-        label = ", ".join(paths or [])
+        label = ", ".join([*(paths or []), *([file_list.files_from] if file_list.files_from else [])])
     other = None
     if against_document is not None:
         other = load_document(against_document, labels, scanning=from_stats is None)

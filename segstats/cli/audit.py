@@ -160,7 +160,7 @@ def audit_command(
 
     # Refuse bad options before anything is read.
     if from_stats is not None and (paths or file_list.files_from is not None):
-        raise UsageError("give either label PATHs (or --files-from) or --from-stats, not both")
+        raise UsageError("give either label PATHs or --from-stats, not both (--files-from lists label PATHs)")
     if from_stats is None:
         refuse_no_paths(paths, file_list, " or --from-stats STATS.json")
     sort_rows([], sort)

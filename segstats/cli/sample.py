@@ -22,7 +22,7 @@ from segstats.cli._common import (
     scan_labels,
 )
 from segstats.cli._console import Messages, plural
-from segstats.sampling import (
+from segstats.sampling_methods import (
     DEFAULT_MIN_PIXELS,
     DEFAULT_TEMPERATURE,
     DEFAULT_THRESHOLD,

@@ -47,28 +47,6 @@ def timed(command: list[str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-class Server:
-    """tests/delay_server.py in its own process (its own GIL, as a real server would be)."""
-
-    def __init__(self, folder: str, delay_ms: float) -> None:
-        script = os.path.join(ROOT, "tests", "delay_server.py")
-        self.process = subprocess.Popen(
-            [sys.executable, script, folder, "--delay", str(delay_ms / 1000)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().strip()
-        if not self.url.startswith("http://"):
-            raise SystemExit("the delay server did not start")
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
-
-
 def scan_command(source: str, out: str, extra: list[str]) -> list[str]:
     return [
         sys.executable,
@@ -97,6 +75,7 @@ def main() -> None:
     )
     parser.add_argument("--dask", action="store_true", help="also the 50 ms row on a LocalCluster")
     args = parser.parse_args()
+    from bench_remote import Server  # the delay server in its own process
     from make_masks import make_kind
 
     folder = make_kind("voc", args.images, DATA_DIR)

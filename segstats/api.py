@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from segstats.cluster import check_backend
 from segstats.decoders import DEFAULT_MAX_PIXELS, Decoder, ReadOptions
 from segstats.discover import discover
-from segstats.errors import SegstatsError, UsageError, display_path
+from segstats.errors import NoFilesError, SegstatsError, UsageError, display_path
 from segstats.histogram import LabelSpec
 from segstats.labels import check_targets, colour_table, value_map_from
 from segstats.reduce import FileCounts, ProgressCallback, reduce_files
@@ -36,39 +36,108 @@ class FilePlan:
         files: the files to read (sorted, unless given unsorted as ``files``).
         found: how many files the paths named before ``--shard`` kept some of.
         shard: ``(I, N)`` of ``--shard I/N``, or None.
+        skipped: ``(path, error)`` of the listed files (``files_from``) that do not
+            exist, left out with ``skip_errors``; :func:`scan` reports them under
+            ``errors``. Sharded like the files, so each is reported by one shard.
     """
 
     files: list[str]
     found: int
     shard: tuple[int, int] | None = None
+    skipped: tuple[tuple[str, str], ...] = ()
 
 
 def plan_files(
     paths: PathsArg,
     files: Sequence[str] | None = None,
     shard: str | tuple[int, int] | None = None,
+    *,
+    files_from: str | os.PathLike[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
+    template: str | None = None,
+    skip_errors: bool = False,
+    stdin: IO[str] | IO[bytes] | None = None,
 ) -> FilePlan:
-    """The files a scan of ``paths`` reads: discovery, then ``--shard``.
+    """The files a scan of ``paths`` reads: discovery, the list file, then ``--shard``.
 
     Args:
-        paths: label files, directories (searched recursively for ``*.png``) or globs.
+        paths: label files, directories (searched recursively for ``*.png``) or globs;
+            may be empty when ``files_from`` names the files.
         files: the already-discovered file list (skips discovery of ``paths``).
         shard: ``"I/N"`` or ``(I, N)``: keep files ``I, I+N, I+2N, ...`` of the sorted
             list (``segstats.shard``).
+        files_from: a list file (``"-"``: ``stdin``) whose files are added to those of
+            ``paths`` (``segstats.sources.lists``). A file named both by ``paths`` and
+            by the list is read once (as when two paths overlap), under the spelling
+            of ``paths``; a file listed twice in the list is an error.
+        root, template: how list entries become paths (``--root``, ``--template``).
+        skip_errors: a listed file that does not exist is left out and recorded in
+            ``FilePlan.skipped`` instead of being an error.
+        stdin: the stream read for ``files_from="-"`` (default ``sys.stdin``).
 
     Raises:
-        UsageError: a malformed ``shard`` (checked before anything is listed).
-        BadInputError, NoFilesError: a path that names nothing; no label files at all.
+        UsageError: a malformed ``shard`` (checked before anything is listed);
+            ``root`` or ``template`` without ``files_from``.
+        BadInputError, NoFilesError: a path that names nothing, a bad list file or
+            entry (naming the list file and the line); no label files at all.
 
     Example::
 
         plan_files("sample_masks", shard="0/4").files  # every 4th file, from the first
+        plan_files([], files_from="VOC2012/ImageSets/Segmentation/train.txt",
+                   root="VOC2012", template="SegmentationClass/{}.png")
     """
     shard_of = parse_shard(shard) if shard is not None else None
-    found = list(files) if files is not None else discover(paths)
-    if shard_of is None:
-        return FilePlan(found, len(found))
-    return FilePlan(select_shard(found, *shard_of), len(found), shard_of)
+    if files_from is None and (root is not None or template is not None):
+        raise UsageError("--root and --template apply to the entries of --files-from FILE")
+    given = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    if files is not None:
+        found = list(files)
+    elif given or files_from is None:
+        found = discover(given)
+    else:
+        found = []
+    missing: dict[str, str] = {}
+    if files_from is not None:
+        found = _add_listed(found, files_from, root, template, skip_errors, stdin, missing)
+    every = found if not missing else sorted([*found, *missing])
+    kept = every if shard_of is None else select_shard(every, *shard_of)
+    skipped = tuple((path, missing[path]) for path in kept if path in missing)
+    if skipped:
+        kept = [path for path in kept if path not in missing]
+    return FilePlan(kept, len(every), shard_of, skipped)
+
+
+def _add_listed(
+    found: list[str],
+    files_from: str | os.PathLike[str],
+    root: str | os.PathLike[str] | None,
+    template: str | None,
+    skip_errors: bool,
+    stdin: IO[str] | IO[bytes] | None,
+    missing: dict[str, str],
+) -> list[str]:
+    """``found`` plus the files of the list (sorted, each once); missing ones go to ``missing``."""
+    from segstats.sources.lists import STDIN, STDIN_NAME, read_file_list
+
+    def on_missing(path: str, error: str) -> None:
+        missing[path] = error
+
+    listed = read_file_list(
+        files_from, root, template, stdin=stdin, on_missing=on_missing if skip_errors else None
+    )
+    # The list's paths are normalised; a PATH's are as discovered (``./a/b.png``): compare
+    # both normalised, so one file is read once whichever way it was named.
+    named = {_same_file_key(path) for path in found}
+    added = [path for path in listed if _same_file_key(path) not in named]
+    if not found and not added and not missing:
+        name = STDIN_NAME if os.fspath(files_from) == STDIN else os.fspath(files_from)
+        raise NoFilesError(f"{name}: lists no label files (--files-from)")
+    return sorted([*found, *added]) if added else found
+
+
+def _same_file_key(path: str) -> str:
+    return path if is_remote(path) else os.path.normpath(path)
 
 
 def fetch_options(fetch: Mapping[str, Any] | None) -> Any:
@@ -206,6 +275,12 @@ def scan(
     if num_classes is None:
         seen = np.flatnonzero(totals.pixel_counts)
         if seen.size == 0 and not allow_empty:
+            if totals.num_images == 0 and totals.problems:
+                first = min(totals.problems, key=lambda p: p.path)
+                raise SegstatsError(
+                    f"no label image could be read: all {len(totals.problems)} files were skipped "
+                    f"(the first: {display_path(first.path)}: {first.error})"
+                )
             if totals.num_images == 0:
                 raise SegstatsError("no label image could be read (every file was skipped)")
             raise SegstatsError(
@@ -226,8 +301,8 @@ def scan(
         image_pixels=totals.image_pixels[:k],
         class_names=list(class_names) if class_names is not None else None,
         errors=[
-            {"path": display_path(p.path), "error": p.error}
-            for p in sorted(totals.problems, key=lambda p: p.path)
+            {"path": display_path(path), "error": error}
+            for path, error in sorted([*((p.path, p.error) for p in totals.problems), *plan.skipped])
         ],
         image_sizes=ordered_counts(totals.sizes),
         image_modes=ordered_counts(totals.modes),

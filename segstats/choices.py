@@ -21,8 +21,24 @@ WeightsFormat = Literal["json", "list", "pt", "npy", "yaml"]
 Decoder = Literal["auto", "fast", "pillow"]
 # cluster.BACKENDS: where files are counted.
 Backend = Literal["local", "dask"]
+# sampling.SamplingMethod: how per-image class counts become sampling weights (segstats sample).
+SampleMethod = Literal["repeat-factor", "class-aware", "rare-class"]
 # audit.SORT_KEYS: the order of the audit's class rows.
 SortKey = Literal["id", "share", "images"]
+# findings.FINDING_KINDS: the kinds of audit findings (--allow KIND).
+FindingKind = Literal[
+    "absent-class",
+    "void-as-class",
+    "ignore-in-range",
+    "rare-class",
+    "dominant-class",
+    "imbalance-ratio",
+    "unknown-values",
+    "unreadable-files",
+    "mixed-sizes",
+    "mixed-modes",
+    "missing-from-split",
+]
 
 
 def choices_of(choice_type: object) -> tuple[str, ...]:
@@ -33,4 +49,14 @@ def choices_of(choice_type: object) -> tuple[str, ...]:
     return names
 
 
-__all__ = ["Backend", "Decoder", "Method", "Normalize", "SortKey", "WeightsFormat", "choices_of"]
+__all__ = [
+    "Backend",
+    "Decoder",
+    "FindingKind",
+    "Method",
+    "Normalize",
+    "SampleMethod",
+    "SortKey",
+    "WeightsFormat",
+    "choices_of",
+]

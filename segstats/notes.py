@@ -17,7 +17,7 @@ among its findings), so each text is written here once; nothing here prints.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,17 @@ class LabelNote:
     classes: tuple[int, ...] = ()
 
 
+def id_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
+    """Distinct ids as runs of consecutive values ``(first, last)``, in order."""
+    runs: list[tuple[int, int]] = []
+    for value in sorted(set(ids)):
+        if runs and value == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], value)
+        else:
+            runs.append((value, value))
+    return runs
+
+
 def compress_ranges(ids: Sequence[int], max_ranges: int = MAX_RANGES_SHOWN) -> str:
     """Sorted class ids as ranges: at most ``max_ranges`` of them, then ``...``.
 
@@ -52,12 +63,7 @@ def compress_ranges(ids: Sequence[int], max_ranges: int = MAX_RANGES_SHOWN) -> s
     >>> compress_ranges([1, 3, 5, 7, 9, 11], max_ranges=3)
     '1, 3, 5, ...'
     """
-    runs: list[tuple[int, int]] = []
-    for value in sorted(ids):
-        if runs and value == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], value)
-        else:
-            runs.append((value, value))
+    runs = id_runs(ids)
     shown = [str(a) if a == b else f"{a}-{b}" for a, b in runs[:max_ranges]]
     if len(runs) > max_ranges:
         shown.append("...")
@@ -148,6 +154,7 @@ __all__ = [
     "absent_classes",
     "absent_classes_note",
     "compress_ranges",
+    "id_runs",
     "ignore_in_range",
     "label_notes",
 ]

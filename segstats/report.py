@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from segstats.audit import WARNING, AuditReport, ClassRow, SplitComparison
+from segstats.audit import WARNING, AuditReport, ClassRow
+from segstats.compare import SplitComparison
 from segstats.errors import printable
 
 # Width of the share bar in characters.
@@ -72,8 +73,9 @@ def class_table(report: AuditReport, rows: Sequence[ClassRow] | None = None) -> 
     return table
 
 
-def comparison_table(comparison: SplitComparison) -> Table:
-    """Per-class shares of two splits side by side."""
+def comparison_table(comparison: SplitComparison, class_ids: Sequence[int] | None = None) -> Table:
+    """Per-class shares of two splits side by side (``class_ids``: the classes to show, in
+    order, as in the class table; default all, by id)."""
     table = Table(
         title=(
             f"first: {comparison.label} ({comparison.num_images:,} images); "
@@ -87,7 +89,7 @@ def comparison_table(comparison: SplitComparison) -> Table:
     table.add_column("% first", justify="right", no_wrap=True)
     table.add_column("% second", justify="right", no_wrap=True)
     table.add_column("difference", justify="right", no_wrap=True)
-    for row in comparison.rows:
+    for row in comparison.ordered(class_ids):
         missing = (row.share > 0) != (row.other_share > 0)
         table.add_row(
             str(row.class_id),
@@ -97,6 +99,33 @@ def comparison_table(comparison: SplitComparison) -> Table:
             f"{100 * row.difference:+.2f}",
             style="yellow" if missing else None,
         )
+    return table
+
+
+def examples_table(report: AuditReport) -> Table | None:
+    """The rare classes and the files holding most of their pixels (``--examples``), or
+    None when no class is rare or no examples were collected."""
+    rare = [row for row in report.rare_rows if row.examples]
+    if not rare:
+        return None
+    table = Table(
+        title="rare classes: the files holding most of their pixels",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("name", overflow="fold")
+    table.add_column("pixels", justify="right", no_wrap=True)
+    table.add_column("file", overflow="fold")
+    for row in rare:
+        for index, example in enumerate(row.examples or ()):
+            first = index == 0
+            table.add_row(
+                str(row.class_id) if first else "",
+                escape(printable(row.name or "")) if first else "",
+                f"{example.pixels:,}",
+                escape(printable(example.path)),
+            )
     return table
 
 
@@ -125,27 +154,46 @@ def summary_line(report: AuditReport) -> str:
     return text
 
 
+def _hidden_line(hidden: int) -> str:
+    noun = "class" if hidden == 1 else "classes"
+    return f"... {hidden:,} more {noun} (--limit 0 shows all)"
+
+
 def render_audit(
     report: AuditReport, console: Console, rows: Sequence[ClassRow] | None = None, hidden: int = 0
 ) -> None:
-    """Print the summary line, the table, the comparison (if any) and one line per finding.
+    """Print the summary line, the table, the rare classes' files, the comparison (if any)
+    and one line per finding.
 
     ``rows``: the classes to show, in order (default: all, by id); ``hidden``: how
-    many were left out (``--limit``), said in one line under the table.
+    many were left out (``--limit``), said in one line under the table. The
+    comparison shows the same classes in the same order.
     Use a console with ``soft_wrap=True`` so that each finding stays on one line.
     """
     console.print(summary_line(report), markup=False)
     console.print(class_table(report, rows))
     if hidden:
-        noun = "class" if hidden == 1 else "classes"
-        console.print(f"... {hidden:,} more {noun} (--limit 0 shows all)", markup=False)
+        console.print(_hidden_line(hidden), markup=False)
+    examples = examples_table(report)
+    if examples is not None:
+        console.print(examples)
     if report.comparison is not None:
-        console.print(comparison_table(report.comparison))
+        class_ids = None if rows is None else [row.class_id for row in rows]
+        console.print(comparison_table(report.comparison, class_ids))
+        if hidden:
+            console.print(_hidden_line(hidden), markup=False)
         console.print(divergence_line(report.comparison), markup=False)
     for finding in report.findings:
-        if finding.severity == WARNING:
+        if report.is_allowed(finding):
+            console.print(f"[yellow]warning[/yellow] (allowed): {escape(printable(finding.message))}")
+        elif finding.severity == WARNING:
             console.print(f"[yellow]warning:[/yellow] {escape(printable(finding.message))}")
         else:
             console.print(f"note: {escape(printable(finding.message))}")
     if not report.warnings:
         console.print("no warnings")
+    elif not report.strict_warnings:
+        kinds = ", ".join(dict.fromkeys(f.code for f in report.warnings))
+        console.print(
+            f"no warnings counted by --strict ({len(report.warnings):,} allowed: {kinds})", markup=False
+        )

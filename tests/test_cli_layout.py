@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 import segstats
-from segstats import audit, choices, cluster, decoders, weights, writers
+from segstats import audit, choices, cluster, decoders, findings, sampling, weights, writers
 from segstats.api import FilePlan, plan_files
 from segstats.cli import app
 from segstats.cli._common import LabelArgs, ReadArgs, expand_option_groups
@@ -39,6 +39,8 @@ def help_of(*command: str) -> str:
         (choices.Decoder, tuple(decoders.DECODERS)),
         (choices.Backend, cluster.BACKENDS),
         (choices.SortKey, audit.SORT_KEYS),
+        (choices.FindingKind, tuple(findings.FINDING_KINDS)),
+        (choices.SampleMethod, tuple(method.value for method in sampling.SamplingMethod)),
     ],
 )
 def test_choices_agree_with_the_library(choice_type, registry):
@@ -54,6 +56,8 @@ def test_choices_agree_with_the_library(choice_type, registry):
         ("weights", "--decoder", choices.Decoder),
         ("scan", "--backend", choices.Backend),
         ("audit", "--sort", choices.SortKey),
+        ("audit", "--allow", choices.FindingKind),
+        ("sample", "--method", choices.SampleMethod),
     ],
 )
 def test_choice_help_and_completion_list_every_choice(command, option, choice_type):

@@ -46,6 +46,7 @@ def invocations(tmp_path):
         "scan": ["scan", SAMPLES, "-k", "3", "-o", str(tmp_path / "again.json")],
         "merge": ["merge", *shards, "-o", str(tmp_path / "merged.json")],
         "audit": ["audit", SAMPLES, "-k", "3"],
+        "sample": ["sample", SAMPLES, "-k", "3"],
     }
 
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -111,7 +112,16 @@ def sample_weights() -> np.ndarray:
 
 def test_recipe_blocks_are_found():
     names = re.findall(r"^### (.+)$", section(README, "## Framework recipes"), re.M)
-    assert names == ["Plain PyTorch", "mmsegmentation", "PyTorch Lightning", "Hydra / OmegaConf", "torchgeo"]
+    assert names == [
+        "Plain PyTorch",
+        "mmsegmentation",
+        "PyTorch Lightning",
+        "Hydra / OmegaConf",
+        "torchgeo",
+        "Sampling images: plain PyTorch",
+        "Repeat factors (detectron2 style)",
+        "Rare class sampling (mmsegmentation, DAFormer)",
+    ]
 
 
 # ----------------------------------------------------------------- the recipes
@@ -244,6 +254,132 @@ def test_torchgeo_recipe(tmp_path, monkeypatch):
     logits = torch.randn(1, 3, 4, 4)
     expected = -torch.log_softmax(logits, 1)[0, 2, 0, 0]  # one labelled pixel: the weight cancels
     assert task.criterion(logits, labels).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+# ----------------------------------------------------------------- the sampling recipes
+def sample_rows(names: list[str] | None = None) -> list:
+    """Per-image table rows of sample_masks (or of the files ``names``), counted here from the pixels."""
+    from PIL import Image
+
+    from segstats.table import ImageRow
+
+    rows = []
+    for path in sorted((ROOT / "sample_masks").glob("*.png")):
+        if names is not None and path.name not in names:
+            continue
+        array = np.asarray(Image.open(path))
+        ids = [c for c in range(3) if (array == c).any()]
+        pixels = [int((array == c).sum()) for c in ids]
+        shown = os.path.join("sample_masks", path.name)
+        rows.append(ImageRow(shown, array.shape[1], array.shape[0], 0, np.array(ids), np.array(pixels)))
+    return rows
+
+
+def test_sampling_plain_pytorch_recipe(tmp_path, monkeypatch):
+    from segstats.sampling import sampling_weights
+
+    ns = run_recipe("Sampling images: plain PyTorch", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    expected = sampling_weights(sample_rows(), "class-aware")  # sorted path order
+    # the sampler's weights are the file's, put in the dataset's (reversed) order
+    assert ns["sampler"].weights.tolist() == expected[::-1].tolist()
+    assert ns["sampler"].num_samples == len(ns["dataset"]) == 40
+    assert ns["batch"].shape == (4, *ns["dataset"][0].shape)
+    # every drawn index is a label of the dataset: a draw of 4000 follows the weights
+    generator = torch.Generator().manual_seed(0)
+    draws = torch.multinomial(ns["sampler"].weights, 40000, replacement=True, generator=generator)
+    share = torch.bincount(draws, minlength=40).double() / 40000
+    np.testing.assert_allclose(share.numpy(), expected[::-1] / expected.sum(), atol=0.01)
+
+
+def test_repeat_factor_recipe(tmp_path):
+    from segstats.sampling import sampling_weights
+
+    ns = run_recipe("Repeat factors (detectron2 style)", tmp_path)
+    expected = sampling_weights(sample_rows(), "repeat-factor", threshold=0.9)
+    # by the formula: class 2 is in 27 of 40 images, classes 0 and 1 in all (0.9 < 1: factor 1)
+    by_hand = [math.sqrt(0.9 / (27 / 40)) if 2 in row.class_ids else 1.0 for row in sample_rows()]
+    assert expected.tolist() == pytest.approx(by_hand, rel=1e-15)
+    assert ns["repeat_factors"].tolist() == expected.tolist()
+    assert ns["paths"] == [row.path for row in sample_rows()]
+    # stochastic rounding: each image floor(r) or floor(r) + 1 times, on average r times
+    counts = []
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(2000):
+        indices = ns["epoch_indices"](ns["repeat_factors"], generator)
+        counts.append(torch.bincount(indices, minlength=40))
+    counts = torch.stack(counts).double()
+    floor = torch.floor(ns["repeat_factors"])
+    assert bool(((counts == floor) | (counts == floor + 1)).all())
+    np.testing.assert_allclose(counts.mean(0).numpy(), expected, atol=0.05)
+    assert not torch.equal(ns["indices"], torch.sort(ns["indices"]).values)  # shuffled
+
+
+class _StandInRegistry:
+    """Stand-in for mmengine's Registry: register_module() as a decorator, build(cfg,
+    default_args) that pops ``type`` and calls the class with the rest (mmengine is not
+    installed here)."""
+
+    def __init__(self):
+        self.modules = {}
+
+    def register_module(self):
+        def register(cls):
+            self.modules[cls.__name__] = cls
+            return cls
+
+        return register
+
+    def build(self, cfg, default_args=None):
+        cfg = {**(default_args or {}), **cfg}
+        return self.modules[cfg.pop("type")](**cfg)
+
+
+class _StandInSegDataset:
+    """What mmseg's BaseSegDataset builds from ``ann_file``: one entry a line of the file
+    (stripped, nothing skipped), ``seg_map_path = join(data_prefix seg_map_path, line +
+    seg_map_suffix)``."""
+
+    def __init__(self, ann_file, data_prefix, seg_map_suffix=".png", **_):
+        with open(ann_file, encoding="utf-8") as handle:
+            lines = [line.strip() for line in handle]
+        self.infos = [
+            {"seg_map_path": os.path.join(data_prefix["seg_map_path"], line + seg_map_suffix)}
+            for line in lines
+        ]
+
+    def __len__(self):
+        return len(self.infos)
+
+    def get_data_info(self, index):
+        return self.infos[index]
+
+
+def test_rare_class_sampling_recipe(tmp_path, monkeypatch):
+    from segstats.sampling import sampling_weights
+
+    registry_module = type(sys)("mmengine.registry")
+    registry_module.DATA_SAMPLERS = _StandInRegistry()
+    monkeypatch.setitem(sys.modules, "mmengine", type(sys)("mmengine"))
+    monkeypatch.setitem(sys.modules, "mmengine.registry", registry_module)
+    ns = run_recipe("Rare class sampling (mmsegmentation, DAFormer)", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert (tmp_path / "mmseg_ext" / "rcs_sampler.py").exists()  # the module custom_imports names
+    assert ns["custom_imports"]["imports"] == ["mmseg_ext.rcs_sampler"]
+    loader_cfg = ns["train_dataloader"]
+    dataset = _StandInSegDataset(**loader_cfg["dataset"])
+    # as mmengine's Runner.build_dataloader does: dataset and seed as default arguments
+    sampler = registry_module.DATA_SAMPLERS.build(loader_cfg["sampler"], {"dataset": dataset, "seed": 3})
+    train = [f"mask_{i:03d}.png" for i in range(0, 40, 2)]
+    expected = sampling_weights(sample_rows(train), "rare-class", min_pixels=100)
+    assert sampler.weights.tolist() == expected.tolist()  # the ann_file is in sorted order here
+    assert expected.sum() == pytest.approx(1.0) and expected.max() > 2 * expected.min()
+    sampler.set_epoch(0)
+    first = list(sampler)
+    assert len(first) == len(sampler) == 20 and first == list(sampler)  # reproducible
+    sampler.set_epoch(1)
+    assert list(sampler) != first  # a new draw every epoch
+    assert set(first) <= set(np.flatnonzero(expected).tolist())  # images with weight 0 never drawn
 
 
 # ----------------------------------------------------------------- the README knows every option

@@ -21,7 +21,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from segstats._version import __version__
-from segstats.cli import audit, merge, scan, weights
+from segstats.cli import audit, merge, sample, scan, weights
 from segstats.cli._common import DEBUG_ENV, expand_option_groups
 from segstats.cli._console import Messages
 from segstats.errors import SegstatsError
@@ -38,6 +38,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("scan", scan.scan_command),
     ("merge", merge.merge_command),
     ("audit", audit.audit_command),
+    ("sample", sample.sample_command),
 )
 
 

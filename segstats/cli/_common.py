@@ -3,7 +3,7 @@
 - Each option is defined once, as an ``Annotated`` type (``NumClassesOpt``, ...); a
   command takes it as ``num_classes: NumClassesOpt = None``.
 - Options that travel together are an option group: a frozen dataclass of such
-  fields (:class:`LabelArgs`, :class:`ReadArgs`). A command takes the whole group as
+  fields (:class:`LabelArgs`, :class:`ReadArgs`, :class:`FileListArgs`). A command takes the whole group as
   one parameter (``labels: LabelArgs``); :func:`expand_option_groups` shows Typer
   one option per field and hands the command the built dataclass. A new shared
   option is one new field, and every command that takes the group has it.
@@ -32,6 +32,7 @@ from segstats.choices import Backend, Decoder, choices_of
 from segstats.cli._console import Messages, plural, progress_bar
 
 if TYPE_CHECKING:
+    from segstats.reduce import FileCounts
     from segstats.stats import DatasetStats
 
 # Environment variable that makes errors show their traceback, like --debug.
@@ -208,6 +209,28 @@ IncrementalOpt = Annotated[
         "(same label options), read only new and changed files.",
     ),
 ]
+FilesFromOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--files-from",
+        help="Also read the label files listed in FILE, one per line ('-': stdin; blank lines and "
+        "# comments skipped).",
+    ),
+]
+RootOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--root", help="Folder that relative --files-from entries are in (default: the current one)."
+    ),
+]
+TemplateOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--template",
+        help="--files-from entries are stems: the path is T with {} replaced by the entry, "
+        "e.g. 'SegmentationClass/{}.png'.",
+    ),
+]
 
 
 # ----------------------------------------------------------------- option groups
@@ -302,6 +325,24 @@ class TableArgs(OptionGroup):
             raise UsageError("--incremental needs --per-image FILE (the table whose rows it reuses)")
         if self.per_image is not None:
             table_format_for(self.per_image)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileListArgs(OptionGroup):
+    """Label files named by a list file (VOC ``ImageSets``, an mmseg ``ann_file``), added to PATHs."""
+
+    files_from: FilesFromOpt = None
+    root: RootOpt = None
+    template: TemplateOpt = None
+
+    @property
+    def given(self) -> bool:
+        """--files-from (or one of its companions) was given."""
+        return any(value is not None for value in (self.files_from, self.root, self.template))
+
+    def plan_keywords(self) -> dict[str, Any]:
+        """``plan_files`` keywords (it refuses --root / --template without --files-from)."""
+        return {"files_from": self.files_from, "root": self.root, "template": self.template}
 
 
 def _group_of(annotation: object) -> type[OptionGroup] | None:
@@ -442,12 +483,14 @@ def destination(output: str) -> str:
 # ----------------------------------------------------------------- the scan every command runs
 def scan_labels(
     messages: Messages,
-    paths: list[str],
+    paths: list[str] | None,
     labels: LabelArgs,
     read: ReadArgs,
     *,
+    file_list: FileListArgs | None = None,
     list_errors: bool = True,
     refuse_empty: bool = False,
+    on_rows: Callable[[list[FileCounts]], None] | None = None,
     notes: bool = True,
     table: TableArgs | None = None,
 ) -> DatasetStats:
@@ -456,8 +499,10 @@ def scan_labels(
     the notes on the label values (:func:`warn_label_notes`).
 
     Args:
+        file_list: --files-from / --root / --template: files added to ``paths``.
         list_errors: warn about each skipped file (audit reports them as findings instead).
         refuse_empty: bad input (exit 2) when --skip-errors skipped every file.
+        on_rows: ``segstats.scan``'s per-image counts callback.
         notes: print the label notes (audit has them among its findings instead).
         table: --per-image / --incremental (the table is written by :func:`scan_with_table`).
     """
@@ -465,9 +510,12 @@ def scan_labels(
 
     if table is not None:
         table.check()
-    require_read_extras(paths, read)
+    require_read_extras(paths or [], read)
     keywords = labels.scan_keywords()
-    plan = plan_files(paths, shard=read.shard)
+    listing = file_list.plan_keywords() if file_list is not None else {}
+    plan = plan_files(paths or [], shard=read.shard, skip_errors=read.skip_errors, **listing)
+    if listing.get("files_from") is not None:
+        require_read_extras(plan.files, read)  # listed URLs need fsspec too (no image read yet)
     if plan.shard is not None:
         index, count = plan.shard
         messages.info(f"shard {index}/{count}: {len(plan.files):,} of {plural(plan.found, 'file')}")
@@ -475,11 +523,13 @@ def scan_labels(
             messages.warn("--shard without --num-classes: shards that infer different K cannot be merged")
     started = time.perf_counter()
     if table is not None and table.per_image is not None:
+        if on_rows is not None:
+            raise ValueError("scan_labels: on_rows and a per-image table cannot be combined")
         stats, table_line = scan_with_table(messages, plan, table, keywords, read, refuse_empty)
     else:
         table_line = None
         with progress_bar(messages, len(plan.files)) as progress:
-            stats = scan(plan, progress=progress, **keywords, **read.scan_keywords())
+            stats = scan(plan, progress=progress, on_rows=on_rows, **keywords, **read.scan_keywords())
     elapsed = time.perf_counter() - started
     if refuse_empty:
         refuse_if_nothing_read(stats)
@@ -534,13 +584,16 @@ def scan_with_table(
         bool(keywords.get("grey_rgb")),
     )
     prepared = TableScan.prepare(table.per_image, plan.files, key, incremental=table.incremental)
+    prepared.scan_empty = bool(plan.skipped)
     if prepared.note is not None:
         messages.note(prepared.note)
     with progress_bar(messages, len(prepared.to_read)) as progress:
 
         def run_scan(files: list[str], on_rows: Any, allow_empty: bool) -> DatasetStats:
+            # listed files that do not exist (--files-from --skip-errors) have no row: the
+            # scan of the files read reports them, whatever was reused
             return scan(
-                FilePlan(files, len(files)),
+                FilePlan(files, len(files), None, plan.skipped),
                 progress=progress,
                 on_rows=on_rows,
                 allow_empty=allow_empty,
@@ -562,6 +615,14 @@ def scan_with_table(
             f" of {table.per_image}" + (f", dropped {prepared.dropped}" if prepared.dropped else "")
         )
     return stats, line
+
+
+def refuse_no_paths(paths: list[str] | None, file_list: FileListArgs, alternative: str = "") -> None:
+    """Neither a label PATH nor --files-from: usage error (``alternative``: another source)."""
+    from segstats.errors import UsageError
+
+    if not paths and file_list.files_from is None:
+        raise UsageError(f"no label PATH given (nor --files-from FILE{alternative})")
 
 
 def refuse_if_nothing_read(stats: DatasetStats) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from segstats.cli._common import (
+    FileListArgs,
     LabelArgs,
     OutputOpt,
     PathsArg,
@@ -11,6 +12,7 @@ from segstats.cli._common import (
     TableArgs,
     destination,
     exit_if_strict,
+    refuse_no_paths,
     refuse_non_json,
     scan_labels,
 )
@@ -24,6 +26,7 @@ def scan_command(
     labels: LabelArgs,
     read: ReadArgs,
     table: TableArgs,
+    file_list: FileListArgs,
     strict: SkipStrictOpt = False,
     messages: Messages,
 ) -> None:
@@ -31,13 +34,11 @@ def scan_command(
 
     Example: segstats scan ./labels --num-classes 19 --ignore-index 255 -o stats.json
     """
-    from segstats.errors import UsageError
     from segstats.writers import write_output
 
     refuse_non_json(output)
-    if not paths:
-        raise UsageError("no label PATH given")
-    stats = scan_labels(messages, paths, labels, read, refuse_empty=True, table=table)
+    refuse_no_paths(paths, file_list)
+    stats = scan_labels(messages, paths, labels, read, file_list=file_list, refuse_empty=True, table=table)
     write_output(output, stats.to_dict())
     messages.info(f"wrote {destination(output)}")
     exit_if_strict(strict, stats)

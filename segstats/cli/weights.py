@@ -8,6 +8,7 @@ import typer
 
 from segstats.choices import Method, Normalize, WeightsFormat
 from segstats.cli._common import (
+    FileListArgs,
     LabelArgs,
     PathsArg,
     ReadArgs,
@@ -16,6 +17,7 @@ from segstats.cli._common import (
     choice_option,
     destination,
     exit_if_strict,
+    refuse_no_paths,
     require_output_extras,
     scan_labels,
     warn_label_notes,
@@ -81,6 +83,7 @@ def weights_command(
     fmt: FormatOpt = None,
     read: ReadArgs,
     table: TableArgs,
+    file_list: FileListArgs,
     strict: SkipStrictOpt = False,
     messages: Messages,
 ) -> None:
@@ -98,7 +101,7 @@ def weights_command(
         options["beta"] = beta
     recorded = method_options(method, **options)  # refuse bad weight options before scanning
     target, chosen = output_target(output, fmt)  # refuse a bad suffix or missing torch before scanning
-    stats = weights_input(messages, paths, from_stats, labels, read, table)
+    stats = weights_input(messages, paths, from_stats, labels, read, file_list, table)
     weights = compute_weights(stats, method, **options)
     absent = absent_classes_note(stats)
     if absent is not None:
@@ -151,22 +154,22 @@ def weights_input(
     from_stats: str | None,
     labels: LabelArgs,
     read: ReadArgs,
+    file_list: FileListArgs,
     table: TableArgs | None = None,
 ) -> DatasetStats:
-    """The statistics to weigh: a scan of ``paths``, or the ``--from-stats`` document."""
+    """The statistics to weigh: a scan of ``paths`` (and --files-from), or the ``--from-stats`` document."""
     from segstats.errors import UsageError
 
     if from_stats is not None:
-        if paths:
-            raise UsageError("give either label PATHs or --from-stats, not both")
+        if paths or file_list.given:
+            raise UsageError("give either label PATHs (or --files-from) or --from-stats, not both")
         if table is not None and (table.per_image is not None or table.incremental):
             raise UsageError("--per-image and --incremental apply to reading labels, not --from-stats")
         stats = stats_from_document(from_stats, labels, read)
         warn_label_notes(messages, stats)
         return stats
-    if not paths:
-        raise UsageError("no label PATH given (or use --from-stats STATS.json)")
-    return scan_labels(messages, paths, labels, read, refuse_empty=True, table=table)
+    refuse_no_paths(paths, file_list, " or --from-stats STATS.json")
+    return scan_labels(messages, paths, labels, read, file_list=file_list, refuse_empty=True, table=table)
 
 
 def stats_from_document(path: str, labels: LabelArgs, read: ReadArgs) -> DatasetStats:

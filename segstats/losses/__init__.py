@@ -28,16 +28,7 @@ from torch import nn
 from segstats.losses._weights import load_weight
 from segstats.losses.combo import ComboLoss, combo_loss
 from segstats.losses.cross_entropy import CrossEntropyLoss, cross_entropy
-from segstats.losses.dice import (
-    DiceLoss,
-    FocalTverskyLoss,
-    JaccardLoss,
-    TverskyLoss,
-    dice_loss,
-    focal_tversky_loss,
-    jaccard_loss,
-    tversky_loss,
-)
+from segstats.losses.dice import DiceLoss, JaccardLoss, dice_loss, jaccard_loss
 from segstats.losses.focal import BinaryFocalLoss, FocalLoss, binary_focal_loss, focal_loss
 from segstats.losses.lovasz import (
     LovaszHingeLoss,
@@ -46,6 +37,7 @@ from segstats.losses.lovasz import (
     lovasz_softmax_loss,
 )
 from segstats.losses.ohem import OhemCrossEntropyLoss, ohem_cross_entropy
+from segstats.losses.tversky import FocalTverskyLoss, TverskyLoss, focal_tversky_loss, tversky_loss
 
 #: registry name -> loss class, for :func:`build`
 LOSSES: dict[str, type[nn.Module]] = {

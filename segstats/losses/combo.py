@@ -15,10 +15,11 @@ from torch import Tensor
 from segstats.losses._checks import check_multiclass, check_several_classes
 from segstats.losses._weights import WeightedLoss, WeightLike, resolve_weight
 from segstats.losses.cross_entropy import cross_entropy
-from segstats.losses.dice import dice_loss, focal_tversky_loss, jaccard_loss, tversky_loss
+from segstats.losses.dice import dice_loss, jaccard_loss
 from segstats.losses.focal import focal_loss
 from segstats.losses.lovasz import lovasz_softmax_loss
 from segstats.losses.ohem import ohem_cross_entropy
+from segstats.losses.tversky import focal_tversky_loss, tversky_loss
 
 #: multiclass functional losses a ComboLoss term may name
 COMBO_TERMS: dict[str, Callable[..., Tensor]] = {

@@ -1,6 +1,6 @@
-"""Overlap losses: Dice, Jaccard (IoU), Tversky and focal Tversky.
+"""Overlap losses: Dice and Jaccard (IoU); Tversky and focal Tversky in :mod:`segstats.losses.tversky`.
 
-All four share one pass that computes, per class ``c`` (and per image when
+All four share one pass (:func:`overlap_loss`, here) that computes, per class ``c`` (and per image when
 ``per_image``), over the kept (non-ignored) pixels:
 
 - ``I_c = sum p_c g_c`` (multiclass: a ``scatter_add`` of the true-class probability
@@ -113,7 +113,7 @@ def _elementwise_stats(
     return (p * g).sum(-1), p.sum(-1), g.sum(-1), kept
 
 
-def _overlap_loss(
+def overlap_loss(
     kind: str,
     input: Tensor,
     target: Tensor,
@@ -197,7 +197,7 @@ def _overlap_loss(
         return reduce_class_terms(term, selected, weight_for(w, x), reduction, per_image)
 
 
-_DOC_ARGS = """
+OVERLAP_DOC_ARGS = """
     Args:
         input: logits.
         target: multiclass: class indices in ``[0, C)`` or ``ignore_index``;
@@ -239,7 +239,7 @@ def dice_loss(
     mode: str = "multiclass",
     reduction: str = "mean",
 ) -> Tensor:
-    return _overlap_loss(
+    return overlap_loss(
         "dice",
         input,
         target,
@@ -262,7 +262,7 @@ dice_loss.__doc__ = (
         D_c = \frac{2 I_c + s}{\max(P_c + G_c + s, \epsilon)}, \qquad
         L = \frac{\sum_{c \in S} w_c (1 - D_c)}{\sum_{c \in S} w_c}
 """
-    + _DOC_ARGS
+    + OVERLAP_DOC_ARGS
     + """
     Example:
         >>> import torch
@@ -287,7 +287,7 @@ def jaccard_loss(
     mode: str = "multiclass",
     reduction: str = "mean",
 ) -> Tensor:
-    return _overlap_loss(
+    return overlap_loss(
         "jaccard",
         input,
         target,
@@ -312,7 +312,7 @@ jaccard_loss.__doc__ = (
 
     With ``smooth=0``, ``J_c = D_c / (2 - D_c)`` per class.
 """
-    + _DOC_ARGS
+    + OVERLAP_DOC_ARGS
     + """
     Example:
         >>> import torch
@@ -323,119 +323,7 @@ jaccard_loss.__doc__ = (
 )
 
 
-def tversky_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    weight: WeightLike = None,
-    alpha: float = 0.5,
-    beta: float = 0.5,
-    gamma: float = 1.0,
-    ignore_index: float | None = None,
-    smooth: float = 0.0,
-    eps: float = 1e-7,
-    per_image: bool = False,
-    classes: str = "present",
-    log_loss: bool = False,
-    mode: str = "multiclass",
-    reduction: str = "mean",
-) -> Tensor:
-    return _overlap_loss(
-        "tversky",
-        input,
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-        smooth=smooth,
-        eps=eps,
-        per_image=per_image,
-        classes=classes,
-        log_loss=log_loss,
-        mode=mode,
-        reduction=reduction,
-        alpha=alpha,
-        beta=beta,
-        gamma=gamma,
-    )
-
-
-tversky_loss.__doc__ = (
-    r"""Tversky loss (Salehi et al., MLMI 2017) and its focal form (Abraham &
-    Khan, ISBI 2019).
-
-    .. math::
-        T_c = \frac{I_c + s}{\max(I_c + \alpha FP_c + \beta FN_c + s, \epsilon)}, \quad
-        FP_c = P_c - I_c,\ FN_c = G_c - I_c, \qquad
-        L = \frac{\sum_{c \in S} w_c (1 - T_c)^\gamma}{\sum_{c \in S} w_c}
-
-    ``alpha`` weighs false positives, ``beta`` false negatives. ``alpha = beta = 0.5,
-    gamma = 1`` is the Dice loss with ``smooth`` doubled (identical at ``smooth=0``).
-    With ``log_loss`` the term is ``(-log max(T_c, eps)) ** gamma``.
-"""
-    + _DOC_ARGS.replace(
-        "        smooth:",
-        "        alpha: weight of false positives.\n"
-        "        beta: weight of false negatives.\n"
-        "        gamma: exponent of the per-class term (focal Tversky).\n"
-        "        smooth:",
-    )
-    + """
-    Example:
-        >>> import torch
-        >>> x = torch.zeros(1, 2, 1, 2)              # p = 0.5 everywhere
-        >>> y = torch.tensor([[[0, 1]]])
-        >>> round(tversky_loss(x, y, alpha=0.7, beta=0.3).item(), 6)  # 1 - 0.5/(0.5+0.35+0.15)
-        0.5
-"""
-)
-
-
-def focal_tversky_loss(
-    input: Tensor,
-    target: Tensor,
-    *,
-    weight: WeightLike = None,
-    alpha: float = 0.7,
-    beta: float = 0.3,
-    gamma: float = 0.75,
-    ignore_index: float | None = None,
-    smooth: float = 0.0,
-    eps: float = 1e-7,
-    per_image: bool = False,
-    classes: str = "present",
-    log_loss: bool = False,
-    mode: str = "multiclass",
-    reduction: str = "mean",
-) -> Tensor:
-    """:func:`tversky_loss` with the defaults of Abraham & Khan (2019): ``alpha=0.7,
-    beta=0.3, gamma=0.75`` (their ``1 / gamma`` with ``gamma = 4/3``).
-
-    Example:
-        >>> import torch
-        >>> x = torch.zeros(1, 2, 1, 2)
-        >>> round(focal_tversky_loss(x, torch.tensor([[[0, 1]]])).item(), 6)  # 0.5 ** 0.75
-        0.594604
-    """
-    return _overlap_loss(
-        "tversky",
-        input,
-        target,
-        weight=weight,
-        ignore_index=ignore_index,
-        smooth=smooth,
-        eps=eps,
-        per_image=per_image,
-        classes=classes,
-        log_loss=log_loss,
-        mode=mode,
-        reduction=reduction,
-        alpha=alpha,
-        beta=beta,
-        gamma=gamma,
-    )
-
-
-class _OverlapLoss(WeightedLoss):
+class OverlapLoss(WeightedLoss):
     _kind = "dice"
 
     def __init__(
@@ -471,7 +359,7 @@ class _OverlapLoss(WeightedLoss):
         return {}
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        return _overlap_loss(
+        return overlap_loss(
             self._kind,
             input,
             target,
@@ -488,7 +376,7 @@ class _OverlapLoss(WeightedLoss):
         )
 
 
-class DiceLoss(_OverlapLoss):
+class DiceLoss(OverlapLoss):
     """Module form of :func:`dice_loss` (same keywords; ``weight`` is a buffer).
 
     Example:
@@ -501,7 +389,7 @@ class DiceLoss(_OverlapLoss):
     _kind = "dice"
 
 
-class JaccardLoss(_OverlapLoss):
+class JaccardLoss(OverlapLoss):
     """Module form of :func:`jaccard_loss` (same keywords; ``weight`` is a buffer).
 
     Example:
@@ -512,93 +400,3 @@ class JaccardLoss(_OverlapLoss):
     """
 
     _kind = "jaccard"
-
-
-class TverskyLoss(_OverlapLoss):
-    """Module form of :func:`tversky_loss` (same keywords; ``weight`` is a buffer).
-
-    Example:
-        >>> import torch
-        >>> loss = TverskyLoss(alpha=0.3, beta=0.7)
-        >>> x = torch.randn(2, 3, 8, 8, requires_grad=True)
-        >>> loss(x, torch.randint(0, 3, (2, 8, 8))).backward()
-    """
-
-    _kind = "tversky"
-
-    def __init__(
-        self,
-        weight: WeightLike = None,
-        *,
-        alpha: float = 0.5,
-        beta: float = 0.5,
-        gamma: float = 1.0,
-        ignore_index: float | None = None,
-        smooth: float = 0.0,
-        eps: float = 1e-7,
-        per_image: bool = False,
-        classes: str = "present",
-        log_loss: bool = False,
-        mode: str = "multiclass",
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            weight,
-            ignore_index=ignore_index,
-            smooth=smooth,
-            eps=eps,
-            per_image=per_image,
-            classes=classes,
-            log_loss=log_loss,
-            mode=mode,
-            reduction=reduction,
-        )
-        check_nonnegative("gamma", gamma)
-        self.alpha = alpha
-        self.beta = beta
-        self.gamma = gamma
-
-    def _extra(self) -> dict[str, float]:
-        return {"alpha": self.alpha, "beta": self.beta, "gamma": self.gamma}
-
-
-class FocalTverskyLoss(TverskyLoss):
-    """:class:`TverskyLoss` with Abraham & Khan's defaults ``alpha=0.7, beta=0.3, gamma=0.75``.
-
-    Example:
-        >>> import torch
-        >>> loss = FocalTverskyLoss()
-        >>> x = torch.randn(2, 3, 8, 8, requires_grad=True)
-        >>> loss(x, torch.randint(0, 3, (2, 8, 8))).backward()
-    """
-
-    def __init__(
-        self,
-        weight: WeightLike = None,
-        *,
-        alpha: float = 0.7,
-        beta: float = 0.3,
-        gamma: float = 0.75,
-        ignore_index: float | None = None,
-        smooth: float = 0.0,
-        eps: float = 1e-7,
-        per_image: bool = False,
-        classes: str = "present",
-        log_loss: bool = False,
-        mode: str = "multiclass",
-        reduction: str = "mean",
-    ) -> None:
-        super().__init__(
-            weight,
-            alpha=alpha,
-            beta=beta,
-            gamma=gamma,
-            ignore_index=ignore_index,
-            smooth=smooth,
-            eps=eps,
-            per_image=per_image,
-            classes=classes,
-            log_loss=log_loss,
-            mode=mode,
-            reduction=reduction,
-        )

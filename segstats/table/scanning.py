@@ -187,6 +187,8 @@ class TableScan:
     incremental: bool = False
     plan: IncrementalPlan | None = None
     note: str | None = None
+    # Call the scan even with nothing to read (it reports files skipped before reading).
+    scan_empty: bool = False
     _prints: FingerprintArrays | None = field(default=None, repr=False)
     # Index in ``files`` of each file of ``to_read`` (rows come in that order).
     _read_index: Any = field(default=None, repr=False)
@@ -300,7 +302,8 @@ class TableScan:
                     write_reused_before(row.shown_path)
                     table.write(row)
 
-            read = scan(self.to_read, on_rows, self.plan is not None) if self.to_read else None
+            wanted = bool(self.to_read) or self.scan_empty
+            read = scan(self.to_read, on_rows, self.plan is not None) if wanted else None
             write_reused_before(None)
             stats = self._document(read, reused_sums, num_classes, ignore_index, class_names)
             if check is not None:

@@ -393,3 +393,31 @@ def test_table_order_is_the_shown_path_order_for_any_listing(tmp_path, dataset):
     listed = sorted(arrays, reverse=True)
     prepared = TableScan.prepare(str(tmp_path / "t.jsonl"), listed, "k" * 16)
     assert prepared.to_read == sorted(arrays)
+
+
+def test_files_from_with_a_missing_entry_and_incremental(tmp_path, dataset):
+    """A listed file that does not exist (--skip-errors) is an error of every run, never a row."""
+    folder, arrays = dataset
+    listing = tmp_path / "list.txt"
+    names = [os.path.relpath(p, folder) for p in sorted(arrays)[:5]]
+    listing.write_text("\n".join([*names, "d0/missing.png"]) + "\n")
+    table = tmp_path / "rows.jsonl"
+    common = ["--files-from", listing, "--root", folder, "--skip-errors"]
+    run("scan", "-k", K, "--ignore-index", IGNORE, "-o", tmp_path / "a.json", "--per-image", table, *common)
+    assert len(list(read_table(table))) == 5
+    result = run(
+        "scan",
+        "-k",
+        K,
+        "--ignore-index",
+        IGNORE,
+        "-o",
+        tmp_path / "b.json",
+        "--per-image",
+        table,
+        "--incremental",
+        *common,
+    )
+    assert "read 0 files, reused 5 rows" in result.output
+    first, second = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert first == second and [e["path"] for e in second["errors"]] == [str(folder / "d0" / "missing.png")]

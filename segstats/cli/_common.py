@@ -504,7 +504,7 @@ def scan_labels(
         refuse_empty: bad input (exit 2) when --skip-errors skipped every file.
         on_rows: ``segstats.scan``'s per-image counts callback.
         notes: print the label notes (audit has them among its findings instead).
-        table: --per-image / --incremental (the table is written by :func:`scan_with_table`).
+        table: --per-image / --incremental (the table is written by ``segstats.cli.per_image``).
     """
     from segstats.api import plan_files, scan
 
@@ -525,7 +525,17 @@ def scan_labels(
     if table is not None and table.per_image is not None:
         if on_rows is not None:
             raise ValueError("scan_labels: on_rows and a per-image table cannot be combined")
-        stats, table_line = scan_with_table(messages, plan, table, keywords, read, refuse_empty)
+        from segstats.cli.per_image import scan_with_table
+
+        stats, table_line = scan_with_table(
+            messages,
+            plan,
+            table.per_image,
+            table.incremental,
+            keywords,
+            read.scan_keywords(),
+            check=refuse_if_nothing_read if refuse_empty else None,
+        )
     else:
         table_line = None
         with progress_bar(messages, len(plan.files)) as progress:
@@ -552,69 +562,6 @@ def scan_labels(
     if notes:
         warn_label_notes(messages, stats)
     return stats
-
-
-def scan_with_table(
-    messages: Messages,
-    plan: Any,
-    table: TableArgs,
-    keywords: dict[str, Any],
-    read: ReadArgs,
-    refuse_empty: bool = False,
-) -> tuple[DatasetStats, str]:
-    """The scan with --per-image FILE (and --incremental): the document and the summary's words.
-
-    Fingerprints are taken when the files are listed, before any is read
-    (:class:`segstats.table.scanning.TableScan`); the table is written as chunks finish.
-    """
-    from segstats.api import FilePlan, scan
-    from segstats.table.scanning import TableScan, table_label_options
-
-    if table.per_image is None:
-        raise ValueError("scan_with_table needs --per-image FILE")
-    k = keywords.get("num_classes")
-    names = keywords.get("class_names")
-    if k is None and names is not None:
-        k = len(names)
-    key = table_label_options(
-        k,
-        keywords.get("ignore_index"),
-        keywords.get("value_map"),
-        keywords.get("colors"),
-        bool(keywords.get("grey_rgb")),
-    )
-    prepared = TableScan.prepare(table.per_image, plan.files, key, incremental=table.incremental)
-    prepared.scan_empty = bool(plan.skipped)
-    if prepared.note is not None:
-        messages.note(prepared.note)
-    with progress_bar(messages, len(prepared.to_read)) as progress:
-
-        def run_scan(files: list[str], on_rows: Any, allow_empty: bool) -> DatasetStats:
-            # listed files that do not exist (--files-from --skip-errors) have no row: the
-            # scan of the files read reports them, whatever was reused
-            return scan(
-                FilePlan(files, len(files), None, plan.skipped),
-                progress=progress,
-                on_rows=on_rows,
-                allow_empty=allow_empty,
-                **keywords,
-                **read.scan_keywords(),
-            )
-
-        stats = prepared.run(
-            run_scan,
-            k,
-            keywords.get("ignore_index"),
-            names,
-            check=refuse_if_nothing_read if refuse_empty else None,
-        )
-    line = f"wrote {table.per_image}"
-    if table.incremental:
-        line = (
-            f"read {plural(len(prepared.to_read), 'file')}, reused {plural(prepared.reused, 'row')}"
-            f" of {table.per_image}" + (f", dropped {prepared.dropped}" if prepared.dropped else "")
-        )
-    return stats, line
 
 
 def refuse_no_paths(paths: list[str] | None, file_list: FileListArgs, alternative: str = "") -> None:

@@ -47,6 +47,8 @@ from segstats.sampling_methods import (
     SamplingMethod,
     parse_method,
 )
+from segstats.sampling_methods import METHOD_HELP as METHOD_HELP  # re-exported: the public names
+from segstats.sampling_methods import methods_help as methods_help
 from segstats.table.rows import ImageRow
 from segstats.table.writer import read_table
 from segstats.writers import atomic_output, weights_json_list

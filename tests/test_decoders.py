@@ -487,9 +487,9 @@ def test_help_and_imports_load_no_heavy_module():
         "from segstats import reduce\n"
         "reduce.SERIAL_MAX_FILES = 1  # a thread pool even for the sample's 40 files\n"
         "segstats.scan('sample_masks', num_classes=3, jobs=2)  # local scans: a plain thread pool\n"
-        "print('loaded', [m for m in ('numba', 'imagecodecs', 'torch', 'joblib') if m in sys.modules])"
+        "print('loaded', [m for m in ('numba', 'imagecodecs', 'torch', 'joblib', 'PIL') if m in sys.modules])"
     )
-    assert _python(imports).splitlines()[-1] == "loaded []"
+    assert _python(imports).splitlines()[-1] == "loaded []"  # PNGs only: Pillow is never imported
     help_only = (
         "import sys\n"
         "from segstats.cli import main\n"
@@ -498,3 +498,9 @@ def test_help_and_imports_load_no_heavy_module():
         "print('\\nloaded', [m for m in ('numpy', 'PIL', 'torch', 'joblib') if m in sys.modules])"
     )
     assert _python(help_only).splitlines()[-1] == "loaded []"
+
+
+def test_the_default_pixel_limit_is_pillows():
+    from segstats.decoders import DEFAULT_MAX_PIXELS
+
+    assert Image.MAX_IMAGE_PIXELS == DEFAULT_MAX_PIXELS

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from segstats.decoders.base import FileResult, Item, ReadOptions, colour_refusal
-from segstats.decoders.pillow import decode as pillow_decode
 from segstats.errors import BadInputError
 from segstats.png import Counted, critical_chunks, walk
 from segstats.sources.local import read_bytes
@@ -30,6 +29,8 @@ def decode_chunk(items: Sequence[Item], paths: Sequence[str], options: ReadOptio
             if refusal is not None:
                 results.append(refusal)
                 continue
+        from segstats.decoders.pillow import decode as pillow_decode  # Pillow only when needed
+
         try:
             data = item if isinstance(item, bytes) else read_bytes(path)
             if outcome.info is not None:  # a checked colour PNG: Pillow sees its critical chunks only

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PIL import Image
-
 from segstats._types import ValueHistogram
 from segstats.choices import Decoder, choices_of
 from segstats.errors import BadInputError, UsageError
 from segstats.labels import ColorTable
 from segstats.png import PngInfo
 
-# Default pixel limit per image, the same as Pillow's decompression-bomb limit.
-DEFAULT_MAX_PIXELS = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+# Default pixel limit per image: Pillow's decompression-bomb limit (PIL.Image.MAX_IMAGE_PIXELS),
+# written out so that a scan of PNGs, which Pillow never decodes, does not import Pillow.
+DEFAULT_MAX_PIXELS = 89_478_485
 
 
 # What each --decoder choice does (help texts are generated from it).

@@ -209,6 +209,9 @@ class _CsvSink:
         self._k = num_classes
         self._text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=False)
         self._csv = csv.writer(self._text, lineterminator="\n")
+        # csv quotes a field holding "\n" (the line terminator) but not a lone "\r", which
+        # its reader takes for a line break: a row whose path holds one is written fully quoted
+        self._quoted = csv.writer(self._text, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self._csv.writerow(csv_header(num_classes))
 
     def write(self, row: ImageRow) -> None:
@@ -218,7 +221,8 @@ class _CsvSink:
                 raise ValueError(f"{row.path}: class {c} is outside the table's 0..{self._k - 1}")
             cells[c] = n
         extras = ["" if v is None else v for v in row.extras()]
-        self._csv.writerow([row.shown_path, row.width, row.height, row.ignored_pixels, *cells, *extras])
+        writer = self._quoted if "\r" in row.shown_path else self._csv
+        writer.writerow([row.shown_path, row.width, row.height, row.ignored_pixels, *cells, *extras])
 
     def finish(self) -> None:
         self._text.flush()

@@ -13,6 +13,7 @@ whole chunk, so threads of one process count files in parallel.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,12 @@ COUNTED, COLOUR, NOT_PNG, REFUSED, OS_ERROR = 0, 1, 2, 3, 4
 NATIVE_HINT = "the native PNG reader is not built; install segstats with pip (pip install .)"
 
 
+@functools.cache
+def mode_name(bit_depth: int, color_type: int) -> str:
+    """The mode name of a PNG kind (cached: asked once per file of a scan)."""
+    return _MODE_NAMES.get((bit_depth, color_type), f"{bit_depth}-bit {color_type}")
+
+
 @dataclass(frozen=True)
 class PngInfo:
     """What a checked PNG's IHDR says."""
@@ -65,7 +72,7 @@ class PngInfo:
     @property
     def mode(self) -> str:
         """The mode name of this kind (``L``, ``P``, ``I;16``, ``L;4``, ``LA``, ``RGB``...)."""
-        return _MODE_NAMES.get((self.bit_depth, self.color_type), f"{self.bit_depth}-bit {self.color_type}")
+        return mode_name(self.bit_depth, self.color_type)
 
     @property
     def is_colour(self) -> bool:

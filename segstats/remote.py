@@ -60,7 +60,8 @@ def protocol_of(path: str) -> str | None:
 
 def is_remote(path: str) -> bool:
     """True when ``path`` names a file through a protocol (read with fsspec)."""
-    return PROTOCOL_PATTERN.match(path) is not None
+    # called for every file of a scan: most paths hold no ":" at all, decided without the regex
+    return ":" in path and PROTOCOL_PATTERN.match(path) is not None
 
 
 def is_process_local(path: str) -> bool:

@@ -87,6 +87,10 @@ def main() -> None:
     if args.dask:
         import distributed
 
+        # the scheduler (this process) and the workers unpickle segstats' tasks: they need it too
+        sys.path.insert(0, ROOT)
+        os.environ["PYTHONPATH"] = ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")
+
         cluster = distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
         )

@@ -210,7 +210,7 @@ class _CsvSink:
         self._text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=False)
         self._csv = csv.writer(self._text, lineterminator="\n")
         # csv quotes a field holding "\n" (the line terminator) but not a lone "\r", which
-        # its reader takes for a line break: a row whose path holds one is written fully quoted
+        # its reader takes for a line break: a row with a text cell holding one (the path, an ETag) is written fully quoted
         self._quoted = csv.writer(self._text, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self._csv.writerow(csv_header(num_classes))
 
@@ -221,8 +221,9 @@ class _CsvSink:
                 raise ValueError(f"{row.path}: class {c} is outside the table's 0..{self._k - 1}")
             cells[c] = n
         extras = ["" if v is None else v for v in row.extras()]
-        writer = self._quoted if "\r" in row.shown_path else self._csv
-        writer.writerow([row.shown_path, row.width, row.height, row.ignored_pixels, *cells, *extras])
+        record = [row.shown_path, row.width, row.height, row.ignored_pixels, *cells, *extras]
+        quoted = any(isinstance(cell, str) and "\r" in cell for cell in record)  # path or etag
+        (self._quoted if quoted else self._csv).writerow(record)
 
     def finish(self) -> None:
         self._text.flush()

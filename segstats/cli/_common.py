@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from segstats.choices import Backend, Decoder, choices_of
+from segstats.choices import DECODER_HELP, Backend, Decoder, choices_of
 from segstats.cli._console import Messages, plural, progress_bar
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ DecoderOpt = Annotated[
     choice_option(
         Decoder,
         "--decoder",
-        notes={"auto": "fast PNG reader where it applies, else Pillow", "fast": "fast reader only"},
+        notes=DECODER_HELP,
     ),
 ]
 BackendOpt = Annotated[

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from segstats._types import ValueHistogram
+from segstats.choices import DECODER_HELP as DECODER_HELP  # re-exported with the decoders
 from segstats.choices import Decoder, choices_of
 from segstats.errors import BadInputError, UsageError
 from segstats.labels import ColorTable
@@ -14,13 +15,6 @@ from segstats.png import PngInfo
 # written out so that a scan of PNGs, which Pillow never decodes, does not import Pillow.
 DEFAULT_MAX_PIXELS = 89_478_485
 
-
-# What each --decoder choice does (help texts are generated from it).
-DECODER_HELP: dict[str, str] = {
-    "auto": "by file kind: the native reader for grey and palette PNGs, Pillow for TIFF and colour",
-    "fast": "the native reader only; refuses kinds it does not count (TIFF, colour masks)",
-    "pillow": "Pillow, after the same native PNG checks",
-}
 
 # One file's result: its stored-value histogram, or why it is refused.
 FileResult = ValueHistogram | BadInputError

@@ -197,8 +197,7 @@ class Fuzzer:
                 else:
                     raw = bytes(item)
                 pending.write(struct.pack(">I", len(raw)) + raw)
-        result: list[tuple[Any, ...]] = self.native.count_chunk(items, max_pixels, **options)
-        return result
+        return count(self.native, items, max_pixels, options)
 
     def finding(
         self, kind: str, data: bytes, detail: dict[str, Any], check: Callable[[bytes], bool], family: str = ""
@@ -222,8 +221,7 @@ class Fuzzer:
 
     def one(self, data: bytes, max_pixels: int, backend: str, **options: Any) -> tuple[Any, ...]:
         self.native.set_inflate(backend)
-        result: tuple[Any, ...] = self.native.count_chunk([data], max_pixels, **options)[0]
-        return result
+        return count(self.native, [data], max_pixels, options)[0]
 
     def batch(self) -> None:
         # First every seed as it is (the corpus itself under the sanitizers), then mutants.
@@ -263,6 +261,7 @@ class Fuzzer:
             self.native.set_inflate(backend)
             runs[backend, "full"] = self.call(items, max_pixels)
             runs[backend, "check"] = self.call(items, max_pixels, check_only=True)
+            runs[backend, "dense"] = self.call(items, max_pixels, dense=True)
             if self.has_plain:
                 try:
                     runs[backend, "plain"] = self.call(items, max_pixels, plain=True)
@@ -291,6 +290,8 @@ class Fuzzer:
             if mode == "check":
                 expected = (*full[:6], b"", b"") if full[0] == 0 else full
                 agree = result == expected
+            elif mode == "dense":  # rows read back as arrays: exactly the full result
+                agree = result == full
             else:
                 agree = same_verdict(result, base) if backend != self.backends[0] or mode != "full" else True
             if not agree:
@@ -345,7 +346,30 @@ def _gist(result: tuple[Any, ...]) -> str:
 
 
 def _opts(key: tuple[str, str]) -> dict[str, Any]:
-    return {"check": {"check_only": True}, "plain": {"plain": True}}.get(key[1], {})
+    return {"check": {"check_only": True}, "plain": {"plain": True}, "dense": {"dense": True}}.get(key[1], {})
+
+
+def count(native: Any, items: list[Any], max_pixels: Any, options: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """count_chunk with ``options``; ``dense=True``: into a dense matrix, rows read back as arrays.
+
+    A file counted into its row (code 5) is turned into the code-0 tuple its row
+    stands for, so that the dense run must equal the plain one exactly.
+    """
+    options = dict(options)
+    if not options.pop("dense", False):
+        result: list[tuple[Any, ...]] = native.count_chunk(items, max_pixels, **options)
+        return result
+    matrix = np.zeros((len(items), 256), np.int64)
+    out = []
+    for index, result in enumerate(native.count_chunk(items, max_pixels, dense=matrix, **options)):
+        if result[0] == 5:
+            row = matrix[index]
+            values = np.flatnonzero(row)
+            result = (0, *result[1:6], values.astype("<i8").tobytes(), row[values].astype("<i8").tobytes())
+        elif matrix[index].any():
+            result = ("row written for a file not counted into it", *result)
+        out.append(result)
+    return out
 
 
 def _agrees(fuzzer: Fuzzer, data: bytes, limit: int, backend: str, mode: str) -> bool:
@@ -354,6 +378,8 @@ def _agrees(fuzzer: Fuzzer, data: bytes, limit: int, backend: str, mode: str) ->
     this = fuzzer.one(data, limit, backend, **_opts((backend, mode)))
     if mode == "check":
         return this == ((*full[:6], b"", b"") if full[0] == 0 else full)
+    if mode == "dense":
+        return this == full
     return same_verdict(this, base)
 
 
@@ -447,7 +473,8 @@ def replay(path: str, out: str) -> int:
         "    try: n.set_inflate(b)\n"
         "    except Exception: continue\n"
         "    for item in (data, np.frombuffer(data, np.uint8).copy() if data else b''):\n"
-        "        n.count_chunk([item], h['max_pixels'], **h['options'])\n"
+        "        o = dict(h['options']); d = np.zeros((1, 256), np.int64) if o.pop('dense', 0) else None\n"
+        "        n.count_chunk([item], h['max_pixels'], dense=d, **o)\n"
     )
     for index, data in enumerate(items):
         # Run from a neutral folder: with -c the current folder comes first on sys.path.

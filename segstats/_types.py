@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -36,3 +37,17 @@ def histogram_from_dense(
     counts: IntArray = np.asarray(dense, dtype=np.int64)
     values = np.flatnonzero(counts).astype(np.int64)
     return ValueHistogram(values, counts[values], width, height, mode)
+
+
+class DenseRow(NamedTuple):
+    """A file a decoder counted straight into its row of the chunk's dense matrix.
+
+    Returned instead of a :class:`ValueHistogram` when the caller passed a
+    ``(files, 256)`` matrix (``dense``) and the file's values all fit a row:
+    pixels of value ``v`` are ``dense[i, v]``. A tuple, because a scan of 8-bit
+    masks makes one per file (why not a dataclass: ~4x the creation cost).
+    """
+
+    width: int
+    height: int
+    mode: str

@@ -16,11 +16,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
-from segstats._types import IntArray, ValueHistogram
+from segstats._types import DenseRow, IntArray, ValueHistogram
 from segstats.errors import BadInputError, UsageError, describe_errno
 
 # The eight bytes every PNG file starts with (PNG specification, 5.2).
@@ -48,7 +48,9 @@ _MODE_NAMES = {
     (16, 6): "RGBA;16",
 }
 # Result codes of segstats._native.count_chunk (see segstats/_native/module.c).
-COUNTED, COLOUR, NOT_PNG, REFUSED, OS_ERROR = 0, 1, 2, 3, 4
+COUNTED, COLOUR, NOT_PNG, REFUSED, OS_ERROR, COUNTED_ROW = 0, 1, 2, 3, 4, 5
+# The count_chunk interface this module speaks (segstats/_native/module.c, SEG_ABI).
+NATIVE_ABI = 2
 # What to do when the compiled reader is missing (a source tree that was not built).
 NATIVE_HINT = "the native PNG reader is not built; install segstats with pip (pip install .)"
 
@@ -103,6 +105,8 @@ class NotCounted:
 
 
 Outcome = Counted | NotCounted | BadInputError
+# What walk() gives when it was passed a dense matrix.
+RowOutcome = Outcome | DenseRow
 
 
 def _native_module() -> Any:
@@ -112,6 +116,8 @@ def _native_module() -> Any:
         raise UsageError(f"{NATIVE_HINT} ({exc})") from None
     if not hasattr(_native, "count_chunk"):  # the source folder imported as a namespace package
         raise UsageError(NATIVE_HINT)
+    if getattr(_native, "ABI", None) != NATIVE_ABI:  # a stale in-place build of older sources
+        raise UsageError(f"the native PNG reader was built from other sources; rebuild it ({NATIVE_HINT})")
     return _native
 
 
@@ -120,21 +126,50 @@ def inflate_backend() -> str:
     return str(_native_module().inflate_backend())
 
 
+@overload
 def walk(
-    items: Sequence[str | bytes], paths: Sequence[str], max_pixels: int | None, *, check_only: bool = False
-) -> list[Outcome]:
+    items: Sequence[str | bytes],
+    paths: Sequence[str],
+    max_pixels: int | None,
+    *,
+    check_only: bool = False,
+    dense: None = None,
+) -> Sequence[Outcome]: ...
+@overload
+def walk(
+    items: Sequence[str | bytes],
+    paths: Sequence[str],
+    max_pixels: int | None,
+    *,
+    check_only: bool = False,
+    dense: IntArray,
+) -> Sequence[RowOutcome]: ...
+def walk(
+    items: Sequence[str | bytes],
+    paths: Sequence[str],
+    max_pixels: int | None,
+    *,
+    check_only: bool = False,
+    dense: IntArray | None = None,
+) -> Sequence[RowOutcome]:
     """Check (and unless ``check_only``, count) each item: a local path to read, or bytes.
 
     One native call for all ``items``, the GIL released throughout. ``paths``
     name the items in messages. With ``check_only``, a PNG that passes every
-    check comes back as :class:`Counted` with an empty histogram.
+    check comes back as :class:`Counted` with an empty histogram. With
+    ``dense`` (a zeroed ``(len(items), 256)`` int64 matrix), a counted file whose
+    values all fit a row is written into its row and comes back as a
+    :class:`~segstats._types.DenseRow`.
     """
     native = _native_module()
-    results = native.count_chunk(list(items), -1 if max_pixels is None else max_pixels, check_only)
-    outcomes: list[Outcome] = []
+    limit = -1 if max_pixels is None else max_pixels
+    results = native.count_chunk(list(items), limit, check_only, dense=dense)
+    outcomes: list[RowOutcome] = []
     for path, result in zip(paths, results, strict=True):
         code = result[0]
-        if code == COUNTED:
+        if code == COUNTED_ROW:  # first: the common case of a scan of 8-bit masks
+            outcomes.append(DenseRow(result[1], result[2], mode_name(result[3], result[4])))
+        elif code == COUNTED:
             info = PngInfo(*result[1:6])
             values: IntArray = np.frombuffer(result[6], dtype="<i8").astype(np.int64, copy=False)
             counts: IntArray = np.frombuffer(result[7], dtype="<i8").astype(np.int64, copy=False)

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from segstats._types import IntArray, ValueHistogram
+from segstats._types import DenseRow, IntArray, ValueHistogram, histogram_from_dense
 from segstats.decoders import Item, ReadOptions, decode_chunk
 from segstats.errors import BadInputError
 from segstats.executors import EXECUTORS
@@ -171,21 +171,27 @@ def count_chunk(
     Every file is decoded (one decoder call for the chunk); bad files and files
     holding unknown values become ``totals.problems``. 8-bit images are
     classified together as one ``(files, 256)`` matrix
-    (:func:`segstats.histogram.classify_dense`), others one by one; the sums
-    are the same either way. ``skip_errors`` is accepted for symmetry: the
+    (:func:`segstats.histogram.classify_dense`), which the compiled reader fills
+    directly (one small tuple per file reaches Python); others one by one; the
+    sums are the same either way. ``skip_errors`` is accepted for symmetry: the
     reduce loop decides whether a problem stops the scan.
     """
     del skip_errors  # the loop decides; the chunk reports every problem it saw
     totals = Totals()
     if spec.num_classes is not None:
         totals.ensure(spec.num_classes)
-    results = decode_chunk(items if items is not None else paths, paths, options)
+    # Per-image rows are classified one by one below, so they need no matrix.
+    dense = None if keep_rows else np.zeros((len(paths), DENSE_BINS), dtype=np.int64)
+    results = decode_chunk(items if items is not None else paths, paths, options, dense)
     per_file: list[ImageCounts | None] = [None] * len(paths)
     dense_rows: list[int] = []
     for index, (path, result) in enumerate(zip(paths, results, strict=True)):
-        if isinstance(result, BadInputError):
+        if isinstance(result, DenseRow):
+            dense_rows.append(index)
+        elif isinstance(result, BadInputError):
             totals.problems.append(FileProblem(path, result.cause))
-        elif _is_dense(result) and not keep_rows:
+        elif dense is not None and _is_dense(result):  # an 8-bit histogram from Pillow: into its row
+            dense[index, result.values] = result.counts
             dense_rows.append(index)
         else:
             image = classify(result, spec)
@@ -194,8 +200,9 @@ def count_chunk(
                 continue
             totals.add_image(image, f"{result.width}x{result.height}", result.mode)
             per_file[index] = image
-    if dense_rows:
-        _add_dense_rows(totals, [results[i] for i in dense_rows], [paths[i] for i in dense_rows], spec)
+    if dense is not None and dense_rows:
+        shapes = [_shape(results[i]) for i in dense_rows]
+        _add_dense_rows(totals, dense[dense_rows], shapes, [paths[i] for i in dense_rows], spec)
     rows = None
     if keep_rows:
         rows = [
@@ -206,17 +213,23 @@ def count_chunk(
     return ChunkResult(len(paths), totals, rows)
 
 
-def _add_dense_rows(totals: Totals, histograms: list[Any], paths: list[str], spec: LabelSpec) -> None:
-    """Classify 8-bit histograms at once; files holding unknown values become problems."""
-    dense = np.zeros((len(histograms), DENSE_BINS), dtype=np.int64)
-    for row, histogram in enumerate(histograms):
-        dense[row, histogram.values] = histogram.counts
+def _shape(result: Any) -> tuple[int, int, str]:
+    """Width, height and mode of a counted file (a DenseRow or a ValueHistogram)."""
+    return (result.width, result.height, result.mode)
+
+
+def _add_dense_rows(
+    totals: Totals, dense: IntArray, shapes: list[tuple[int, int, str]], paths: list[str], spec: LabelSpec
+) -> None:
+    """Classify 8-bit rows at once (``dense[i, v]``: pixels of value ``v`` in file ``paths[i]``).
+
+    Files holding unknown values become problems, described as a lone file would be.
+    """
     counts = classify_dense(dense, spec)
     keep = counts.unknown_pixels == 0
     for row in np.flatnonzero(~keep).tolist():
-        image = classify(histograms[row], spec)
+        image = classify(histogram_from_dense(dense[row], *shapes[row]), spec)
         totals.problems.append(FileProblem(paths[row], describe_unknown(image, spec)))
-    shapes = [(h.width, h.height, h.mode) for h in histograms]
     totals.add_dense(counts, keep, shapes)
 
 

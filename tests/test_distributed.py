@@ -82,7 +82,7 @@ def test_cluster_reads_files_on_the_workers(scheduler, masks, monkeypatch):
         pids = set(client.run(os.getpid).values())
     assert os.getpid() not in pids and len(pids) == WORKERS
 
-    def poisoned(items, paths, options):
+    def poisoned(items, paths, options, dense=None):
         raise AssertionError(f"the client read {paths[0]}")
 
     monkeypatch.setattr(reduce, "decode_chunk", poisoned)

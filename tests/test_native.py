@@ -115,6 +115,51 @@ def test_palette_16bit_values_and_constant_image() -> None:
             assert counted(result) == reference(grey)
 
 
+# ------------------------------------------------------------------ dense rows
+def test_dense_rows_hold_the_same_counts_as_the_arrays() -> None:
+    """count_chunk(dense=M): each counted file whose values fit 256 bins goes to its row.
+
+    Every counted kind x interlace, plus a 16-bit file holding only small values (a
+    row) and one holding 300 (the arrays): against np.unique of the source.
+    """
+    rng = np.random.default_rng(7)
+    items, sources = [], []
+    for color, depth in COUNTED_KINDS:
+        for interlace in (0, 1):
+            top = min((1 << depth) - 1, 255 if depth < 16 else 65535)
+            grey = drifting_mask(rng, 11, 29, top)
+            pixels = np.stack([grey, grey], axis=2) if color == 4 else grey
+            items.append(make_png(pixels, depth, color, interlace, FILTER_STRATEGIES["mixed"](rng)))
+            sources.append(grey)
+    small16 = rng.integers(0, 256, (6, 7))
+    items.append(make_png(small16, 16, 0))
+    sources.append(small16)
+    items += [b"not a png", make_png(np.zeros((2, 2, 3), np.int64), 8, 2)]  # refused / colour: no row
+    dense = np.zeros((len(items), 256), np.int64)
+    results = _native.count_chunk(items, None, dense=dense)
+    assert [r[0] for r in results[-2:]] == [2, 1] and not dense[-2:].any()
+    for row, (result, grey) in enumerate(zip(results, sources)):
+        values, counts = reference(grey)
+        if max(values) < 256:
+            assert result[0] == 5 and result[1:3] == (grey.shape[1], grey.shape[0])
+            assert np.flatnonzero(dense[row]).tolist() == values
+            assert dense[row][values].tolist() == counts
+        else:  # a 16-bit file with values >= 256: the arrays, and its row untouched
+            assert counted(result) == (values, counts) and not dense[row].any()
+    assert any(r[0] == 0 for r in results), "the 16-bit files with large values took the array path"
+
+
+def test_a_dense_matrix_of_the_wrong_shape_or_type_is_refused_before_reading(tmp_path) -> None:
+    data = make_png(np.zeros((3, 3), np.int64), 8, 0)
+    for bad in (np.zeros((1, 256), np.int64), np.zeros((2, 256), np.int32), np.zeros((2, 256))):
+        with pytest.raises(ValueError, match="dense must be"):
+            _native.count_chunk([data, data], None, dense=bad)
+    with pytest.raises(BufferError):
+        _native.count_chunk([data], None, dense=bytes(2048))  # not writable
+    with pytest.raises(ValueError, match="C-contiguous"):  # numpy's own words
+        _native.count_chunk([data], None, dense=np.zeros((256, 2), np.int64)[:, 0])
+
+
 def test_pillow_written_masks_match(tmp_path) -> None:
     """Files written by another encoder (Pillow's adaptive filters) count the same."""
     from PIL import Image

@@ -30,7 +30,11 @@
 #define O_BINARY 0
 #endif
 
-#define SEG_ABI 1
+/* Bumped with every change of count_chunk's arguments or results; segstats/png.py refuses a
+ * build of another ABI (a stale in-place build) with a clear message. */
+#define SEG_ABI 2
+/* Bins of a dense row: every value an 8-bit (or narrower) sample can hold. */
+#define SEG_DENSE_BINS 256
 
 /* the inflate library this process uses: set at import from SEGSTATS_INFLATE, or by set_inflate */
 static int use_libdeflate;
@@ -151,10 +155,32 @@ static PyObject *int64_bytes(const int64_t *values, size_t n)
     return out;
 }
 
-static PyObject *result_tuple(const seg_result *res)
+/* 1 if every counted value fits a 256-bin row (8-bit and narrower kinds, and 16-bit files
+ * that happen to hold only values below 256). */
+static int fits_dense_row(const seg_result *res)
+{
+    size_t j;
+    for (j = 0; j < res->n_values; j++)
+        if (res->values[j] < 0 || res->values[j] >= SEG_DENSE_BINS)
+            return 0;
+    return 1;
+}
+
+/* The result of file ``i``; with ``dense`` (n x 256 native int64, zeroed by the caller), a
+ * counted file that fits a row is written into row ``i`` and its tuple carries no arrays:
+ * for a scan of 8-bit masks the Python side then handles one small tuple per file. */
+static PyObject *result_tuple(const seg_result *res, int64_t *dense, Py_ssize_t i)
 {
     switch (res->code) {
     case SEG_COUNTED: {
+        if (dense != NULL && fits_dense_row(res)) {
+            int64_t *row = dense + (size_t)i * SEG_DENSE_BINS;
+            size_t j;
+            for (j = 0; j < res->n_values; j++)
+                row[res->values[j]] = res->counts[j];
+            return Py_BuildValue("(ikkiii)", 5, (unsigned long)res->width, (unsigned long)res->height,
+                                 res->bit_depth, res->color_type, res->interlace);
+        }
         PyObject *values = int64_bytes(res->values, res->n_values);
         PyObject *counts = values ? int64_bytes(res->counts, res->n_values) : NULL;
         PyObject *out;
@@ -194,8 +220,10 @@ static void release_items(seg_item *items, Py_ssize_t n)
 
 static PyObject *count_chunk(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"items", "max_pixels", "check_only", "plain", NULL};
-    PyObject *items_arg, *max_pixels_arg, *sequence, *out = NULL;
+    static char *keywords[] = {"items", "max_pixels", "check_only", "plain", "dense", NULL};
+    PyObject *items_arg, *max_pixels_arg, *dense_arg = Py_None, *sequence, *out = NULL;
+    Py_buffer dense_view;
+    int have_dense = 0;
     int check_only = 0, use_plain = 0, no_memory = 0;
     Py_ssize_t n, i;
     seg_item *items = NULL;
@@ -204,8 +232,8 @@ static PyObject *count_chunk(PyObject *self, PyObject *args, PyObject *kwargs)
     seg_context ctx;
     (void)self;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|pp:count_chunk", keywords, &items_arg, &max_pixels_arg,
-                                     &check_only, &use_plain))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|ppO:count_chunk", keywords, &items_arg, &max_pixels_arg,
+                                     &check_only, &use_plain, &dense_arg))
         return NULL;
     if (!PyList_Check(items_arg) && !PyTuple_Check(items_arg)) {
         PyErr_SetString(PyExc_TypeError, "count_chunk: items must be a list of str paths or bytes-like objects");
@@ -235,6 +263,22 @@ static PyObject *count_chunk(PyObject *self, PyObject *args, PyObject *kwargs)
     if (sequence == NULL)
         return NULL;
     n = PySequence_Fast_GET_SIZE(sequence);
+    if (dense_arg != Py_None) {
+        /* Checked before anything is read: a writable, C-contiguous buffer of 8-byte items
+         * with room for one 256-bin row per item (numpy: np.zeros((n, 256), np.int64)). */
+        if (PyObject_GetBuffer(dense_arg, &dense_view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) != 0) {
+            Py_DECREF(sequence);
+            return NULL;
+        }
+        have_dense = 1;
+        if (dense_view.itemsize != 8 || dense_view.format == NULL || strchr("qlQL", dense_view.format[0]) == NULL ||
+            dense_view.format[1] != '\0' || dense_view.len / 8 / SEG_DENSE_BINS < n) {
+            PyErr_Format(PyExc_ValueError, "count_chunk: dense must be a C-contiguous native int64 array "
+                                           "of at least %zd x %d items",
+                         n, SEG_DENSE_BINS);
+            goto finish;
+        }
+    }
     items = (seg_item *)PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(seg_item));
     results = (seg_result *)PyMem_Calloc(n > 0 ? (size_t)n : 1, sizeof(seg_result));
     if (items == NULL || results == NULL) {
@@ -298,7 +342,7 @@ static PyObject *count_chunk(PyObject *self, PyObject *args, PyObject *kwargs)
     if (out == NULL)
         goto finish;
     for (i = 0; i < n; i++) {
-        PyObject *tuple = result_tuple(&results[i]);
+        PyObject *tuple = result_tuple(&results[i], have_dense ? (int64_t *)dense_view.buf : NULL, i);
         if (tuple == NULL) {
             Py_CLEAR(out);
             goto finish;
@@ -317,6 +361,8 @@ finish:
     }
     PyMem_Free(items);
     PyMem_Free(results);
+    if (have_dense)
+        PyBuffer_Release(&dense_view);
     Py_DECREF(sequence);
     return out;
 }
@@ -356,8 +402,10 @@ static PyObject *set_inflate(PyObject *self, PyObject *arg)
 
 static PyMethodDef methods[] = {
     {"count_chunk", (PyCFunction)(void (*)(void))count_chunk, METH_VARARGS | METH_KEYWORDS,
-     "count_chunk(items, max_pixels, check_only=False) -> list[tuple]\n\n"
-     "Check and count the label PNGs in items (str paths or bytes-like objects), GIL released."},
+     "count_chunk(items, max_pixels, check_only=False, plain=False, dense=None) -> list[tuple]\n\n"
+     "Check and count the label PNGs in items (str paths or bytes-like objects), GIL released.\n"
+     "dense: a zeroed (len(items), 256) native int64 array; counted files whose values are\n"
+     "all below 256 are written into their row and reported as (5, width, height, ...)."},
     {"inflate_backend", inflate_backend, METH_NOARGS, "inflate_backend() -> 'libdeflate' or 'zlib'"},
     {"set_inflate", set_inflate, METH_O,
      "set_inflate(name) -> str: use 'zlib', 'libdeflate' or 'auto' from now on (for tests)"},

@@ -8,9 +8,19 @@ kinds its reader does not count (contract, "Label images").
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import overload
 
+from segstats._types import IntArray, ValueHistogram
 from segstats.choices import Decoder
-from segstats.decoders.base import DECODER_HELP, DEFAULT_MAX_PIXELS, FileResult, Item, ReadOptions
+from segstats.decoders.base import (
+    DECODER_HELP,
+    DEFAULT_MAX_PIXELS,
+    DenseMatrix,
+    FileResult,
+    Item,
+    ReadOptions,
+)
+from segstats.errors import BadInputError
 from segstats.registry import Registry
 
 DECODERS = Registry("decoder")
@@ -19,14 +29,27 @@ DECODERS.register("fast", "segstats.decoders.native:decode_chunk")
 DECODERS.register("pillow", "segstats.decoders.pillow:decode_chunk")
 
 
-def decode_chunk(items: Sequence[Item], paths: Sequence[str], options: ReadOptions) -> list[FileResult]:
+@overload
+def decode_chunk(
+    items: Sequence[Item], paths: Sequence[str], options: ReadOptions, dense: None = None
+) -> Sequence[ValueHistogram | BadInputError]: ...
+@overload
+def decode_chunk(
+    items: Sequence[Item], paths: Sequence[str], options: ReadOptions, dense: IntArray
+) -> Sequence[FileResult]: ...
+def decode_chunk(
+    items: Sequence[Item], paths: Sequence[str], options: ReadOptions, dense: DenseMatrix = None
+) -> Sequence[FileResult]:
     """The histogram (or the refusal) of every item, in order, with ``options.decoder``.
 
     ``items`` are local paths (read by the decoder, the GIL released) or bytes
-    already in memory (remote files); ``paths`` name them in messages.
+    already in memory (remote files); ``paths`` name them in messages. With
+    ``dense`` (a zeroed ``(len(items), 256)`` int64 matrix), a decoder may count a
+    file into its row and return a :class:`~segstats._types.DenseRow` for it (the
+    compiled reader does, for 8-bit and narrower files; Pillow never does).
     """
     decode = DECODERS.load(options.decoder)
-    results: list[FileResult] = decode(items, paths, options)
+    results: list[FileResult] = decode(items, paths, options, dense)
     return results
 
 
@@ -35,6 +58,7 @@ __all__ = [
     "DECODER_HELP",
     "DEFAULT_MAX_PIXELS",
     "Decoder",
+    "DenseMatrix",
     "FileResult",
     "Item",
     "ReadOptions",

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from segstats.decoders.base import FileResult, Item, ReadOptions, colour_refusal
+from segstats._types import DenseRow
+from segstats.decoders.base import DenseMatrix, FileResult, Item, ReadOptions, colour_refusal
 from segstats.errors import BadInputError
 from segstats.png import Counted, critical_chunks, walk
 from segstats.sources.local import read_bytes
 
 
-def decode_chunk(items: Sequence[Item], paths: Sequence[str], options: ReadOptions) -> list[FileResult]:
+def decode_chunk(
+    items: Sequence[Item], paths: Sequence[str], options: ReadOptions, dense: DenseMatrix = None
+) -> list[FileResult]:
     results: list[FileResult] = []
-    for item, path, outcome in zip(items, paths, walk(items, paths, options.max_pixels), strict=True):
+    outcomes = walk(items, paths, options.max_pixels, dense=dense)
+    for item, path, outcome in zip(items, paths, outcomes, strict=True):
+        if isinstance(outcome, DenseRow):
+            results.append(outcome)
+            continue
         if isinstance(outcome, Counted):
             results.append(outcome.histogram)
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from segstats._types import ValueHistogram
+from segstats._types import DenseRow, IntArray, ValueHistogram
 from segstats.choices import DECODER_HELP as DECODER_HELP  # re-exported with the decoders
 from segstats.choices import Decoder, choices_of
 from segstats.errors import BadInputError, UsageError
@@ -16,8 +16,11 @@ from segstats.png import PngInfo
 DEFAULT_MAX_PIXELS = 89_478_485
 
 
-# One file's result: its stored-value histogram, or why it is refused.
-FileResult = ValueHistogram | BadInputError
+# One file's result: its stored-value histogram (or, when the caller passed a dense matrix,
+# the note that it was counted into its row), or why it is refused.
+FileResult = ValueHistogram | DenseRow | BadInputError
+# A decoder's ``dense`` argument: a zeroed (files, 256) int64 matrix it may count into, or None.
+DenseMatrix = IntArray | None
 # One item of a chunk: a local path the decoder reads itself, or the bytes of a (remote) file.
 Item = str | bytes
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from segstats.decoders.base import FileResult, Item, ReadOptions
+from segstats._types import DenseRow
+from segstats.decoders.base import DenseMatrix, FileResult, Item, ReadOptions
 from segstats.errors import BadInputError
 from segstats.png import Counted, NotCounted, walk
 
 
-def decode_chunk(items: Sequence[Item], paths: Sequence[str], options: ReadOptions) -> list[FileResult]:
+def decode_chunk(
+    items: Sequence[Item], paths: Sequence[str], options: ReadOptions, dense: DenseMatrix = None
+) -> list[FileResult]:
     """Count every item natively; a kind the reader does not count is refused, saying so."""
     results: list[FileResult] = []
-    for path, outcome in zip(paths, walk(items, paths, options.max_pixels), strict=True):
-        if isinstance(outcome, Counted):
+    for path, outcome in zip(paths, walk(items, paths, options.max_pixels, dense=dense), strict=True):
+        if isinstance(outcome, DenseRow):
+            results.append(outcome)
+        elif isinstance(outcome, Counted):
             results.append(outcome.histogram)
         elif isinstance(outcome, NotCounted):
             kind = outcome.info.describe() if outcome.info is not None else outcome.reason

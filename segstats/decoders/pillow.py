@@ -22,7 +22,7 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from segstats._types import IntArray, ValueHistogram, histogram_from_dense
-from segstats.decoders.base import FileResult, Item, ReadOptions, colour_refusal
+from segstats.decoders.base import DenseMatrix, FileResult, Item, ReadOptions, colour_refusal
 from segstats.errors import BadInputError
 from segstats.labels import UNKNOWN_LABEL_PREFIX, ColorTable, format_colour
 from segstats.png import Counted, PngInfo, check, critical_chunks, walk
@@ -195,8 +195,14 @@ def decode(data: bytes, path: str, options: ReadOptions, info: PngInfo | None = 
         raise BadInputError(path, "out of memory while decoding") from exc
 
 
-def decode_chunk(items: Sequence[Item], paths: Sequence[str], options: ReadOptions) -> list[FileResult]:
-    """``--decoder pillow``: every file through Pillow, PNGs after the native checks."""
+def decode_chunk(
+    items: Sequence[Item], paths: Sequence[str], options: ReadOptions, dense: DenseMatrix = None
+) -> list[FileResult]:
+    """``--decoder pillow``: every file through Pillow, PNGs after the native checks.
+
+    ``dense`` is not used: Pillow's results are histograms (the caller fills rows).
+    """
+    del dense
     results: list[FileResult] = []
     for item, path in zip(items, paths, strict=True):
         try:

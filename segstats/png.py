@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, cast
 
 import numpy as np
 
@@ -126,40 +126,31 @@ def inflate_backend() -> str:
     return str(_native_module().inflate_backend())
 
 
-@overload
 def walk(
-    items: Sequence[str | bytes],
-    paths: Sequence[str],
-    max_pixels: int | None,
-    *,
-    check_only: bool = False,
-    dense: None = None,
-) -> Sequence[Outcome]: ...
-@overload
-def walk(
-    items: Sequence[str | bytes],
-    paths: Sequence[str],
-    max_pixels: int | None,
-    *,
-    check_only: bool = False,
-    dense: IntArray,
-) -> Sequence[RowOutcome]: ...
-def walk(
-    items: Sequence[str | bytes],
-    paths: Sequence[str],
-    max_pixels: int | None,
-    *,
-    check_only: bool = False,
-    dense: IntArray | None = None,
-) -> Sequence[RowOutcome]:
+    items: Sequence[str | bytes], paths: Sequence[str], max_pixels: int | None, *, check_only: bool = False
+) -> Sequence[Outcome]:
     """Check (and unless ``check_only``, count) each item: a local path to read, or bytes.
 
     One native call for all ``items``, the GIL released throughout. ``paths``
     name the items in messages. With ``check_only``, a PNG that passes every
-    check comes back as :class:`Counted` with an empty histogram. With
-    ``dense`` (a zeroed ``(len(items), 256)`` int64 matrix), a counted file whose
-    values all fit a row is written into its row and comes back as a
-    :class:`~segstats._types.DenseRow`.
+    check comes back as :class:`Counted` with an empty histogram.
+    """
+    # Without a matrix the reader never answers DenseRow.
+    return cast(Sequence[Outcome], walk_rows(items, paths, max_pixels, None, check_only=check_only))
+
+
+def walk_rows(
+    items: Sequence[str | bytes],
+    paths: Sequence[str],
+    max_pixels: int | None,
+    dense: IntArray | None,
+    *,
+    check_only: bool = False,
+) -> Sequence[RowOutcome]:
+    """:func:`walk`, counting into ``dense`` (a zeroed ``(len(items), 256)`` int64 matrix).
+
+    A counted file whose values all fit a row is written into its row and comes
+    back as a :class:`~segstats._types.DenseRow`; other files as :func:`walk` says.
     """
     native = _native_module()
     limit = -1 if max_pixels is None else max_pixels

@@ -138,7 +138,7 @@ def test_dense_rows_hold_the_same_counts_as_the_arrays() -> None:
     dense = np.zeros((len(items), 256), np.int64)
     results = _native.count_chunk(items, None, dense=dense)
     assert [r[0] for r in results[-2:]] == [2, 1] and not dense[-2:].any()
-    for row, (result, grey) in enumerate(zip(results, sources)):
+    for row, (result, grey) in enumerate(zip(results[: len(sources)], sources, strict=True)):
         values, counts = reference(grey)
         if max(values) < 256:
             assert result[0] == 5 and result[1:3] == (grey.shape[1], grey.shape[0])

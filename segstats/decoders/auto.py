@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from segstats._types import DenseRow
 from segstats.decoders.base import DenseMatrix, FileResult, Item, ReadOptions, colour_refusal
 from segstats.errors import BadInputError
-from segstats.png import Counted, critical_chunks, walk
+from segstats.png import Counted, critical_chunks, walk_rows
 from segstats.sources.local import read_bytes
 
 
@@ -20,7 +20,7 @@ def decode_chunk(
     items: Sequence[Item], paths: Sequence[str], options: ReadOptions, dense: DenseMatrix = None
 ) -> list[FileResult]:
     results: list[FileResult] = []
-    outcomes = walk(items, paths, options.max_pixels, dense=dense)
+    outcomes = walk_rows(items, paths, options.max_pixels, dense)
     for item, path, outcome in zip(items, paths, outcomes, strict=True):
         if isinstance(outcome, DenseRow):
             results.append(outcome)

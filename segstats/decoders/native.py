@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from segstats._types import DenseRow
 from segstats.decoders.base import DenseMatrix, FileResult, Item, ReadOptions
 from segstats.errors import BadInputError
-from segstats.png import Counted, NotCounted, walk
+from segstats.png import Counted, NotCounted, walk_rows
 
 
 def decode_chunk(
@@ -15,7 +15,7 @@ def decode_chunk(
 ) -> list[FileResult]:
     """Count every item natively; a kind the reader does not count is refused, saying so."""
     results: list[FileResult] = []
-    for path, outcome in zip(paths, walk(items, paths, options.max_pixels, dense=dense), strict=True):
+    for path, outcome in zip(paths, walk_rows(items, paths, options.max_pixels, dense), strict=True):
         if isinstance(outcome, DenseRow):
             results.append(outcome)
         elif isinstance(outcome, Counted):

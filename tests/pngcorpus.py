@@ -136,6 +136,7 @@ def valid_cases(rng: np.random.Generator) -> list[Case]:
         "gama-unknown-after-idat": Png(g, 8, 0, 1, "mix", before=[gamma], after=[idat_lookalike]),
         "palette-text": Png(source("pal8", 9, 9, rng), 8, 3, before=[text]),
         "rgb-with-suggested-plte": Png(source("rgb8", 6, 7, rng), 8, 2, palette=True),
+        "rgba-with-suggested-plte": Png(source("rgba8", 5, 3, rng), 8, 6, palette=True),
     }
     for aname, png in ancillary.items():
         cases.append(counted_case(f"ancillary-{aname}", png))
@@ -153,6 +154,8 @@ def valid_cases(rng: np.random.Generator) -> list[Case]:
     # A palette smaller than the indices used: the index is counted, the palette never read.
     small = Png(source("pal8", 8, 8, rng), 8, 3, palette=False, before=[palette_chunk(2)])
     cases.append(counted_case("palette-2-entries-index-255", small))
+    one = Png(source("pal2", 6, 5, rng), 2, 3, palette=False, before=[palette_chunk(1)])
+    cases.append(counted_case("palette-1-entry-indices-0-to-3", one))
     # All zeros, deflate's best ratio: still within the memory rule.
     zeros = Png(np.zeros((2000, 2000, 1), np.uint8), 8, 0, level=9)
     cases.append(counted_case("all-zero-2000x2000", zeros))
@@ -305,6 +308,19 @@ def hostile_cases(rng: np.random.Generator) -> list[Case]:
     for kind, (ctype, depth) in (("grey8", (0, 8)), ("ga8", (4, 8)), ("grey2", (0, 2))):
         grey = Png(source(kind, 5, 6, rng), depth, ctype, palette=True)
         add(refused(f"plte-in-{kind}", grey.build(), "palette"))
+    # PNG specification 11.2.3, for palette and colour images alike: one PLTE, before the first
+    # IDAT, of 1 to 256 entries of 3 bytes.
+    rgb = Png(source("rgb8", 4, 5, rng), 8, 2, palette=False)
+    for label, base in (("pal4", pal), ("rgb8", rgb)):
+        ihdr, idat, iend = base.chunks()
+        plte = palette_chunk(16)
+        add(refused(f"plte-second-{label}", base.build([ihdr, plte, plte, idat, iend]), "palette"))
+        add(refused(f"plte-second-after-idat-{label}", base.build([ihdr, plte, idat, plte, iend]), "palette"))
+        for size in (0, 1, 4, 767, 771, 1536):
+            bad = chunk(b"PLTE", (bytes(range(256)) * 6)[:size])
+            add(refused(f"plte-{size}-bytes-{label}", base.build([ihdr, bad, idat, iend]), "palette"))
+    ihdr, idat, iend = rgb.chunks()
+    add(refused("plte-after-idat-rgb8", rgb.build([ihdr, idat, palette_chunk(), iend]), "palette"))
 
     # IDAT: missing, not consecutive.
     add(refused("no-idat", png.build([parts[0], text, parts[-1]]), "no_idat"))

@@ -86,10 +86,17 @@ def reference_count(data: bytes, max_pixels: int = -1, check_only: bool = False)
             idat_state = "in"
             payload.append(body)
         elif kind == b"PLTE":
+            # PNG specification 11.2.3: no PLTE in a grey image (colour types 0 and 4), at most
+            # one, before the first IDAT, holding 1 to 256 entries of 3 bytes each.
             if header[3] in (0, 4):
                 return (3, "corrupt image data: PLTE chunk in a grey image")
-            if idat_state == "before":
-                palette = True
+            if palette:
+                return (3, f"corrupt image data: a second PLTE chunk (byte {position})")
+            if idat_state != "before":
+                return (3, f"corrupt image data: PLTE after the image data (byte {position})")
+            if not (1 <= length // 3 <= 256 and length % 3 == 0):
+                return (3, f"corrupt image data: PLTE of {length} bytes is not 1 to 256 RGB entries")
+            palette = True
         elif kind == b"IEND":
             break
         elif kind[0] & 0x20 == 0:

@@ -319,11 +319,13 @@ class TableArgs(OptionGroup):
     def check(self) -> None:
         """Refuse --incremental without a table, an unknown suffix, a missing pyarrow (before reading)."""
         from segstats.errors import UsageError
-        from segstats.table import table_format_for
 
         if self.incremental and self.per_image is None:
             raise UsageError("--incremental needs --per-image FILE (the table whose rows it reuses)")
         if self.per_image is not None:
+            # Imported here: a scan without --per-image never loads the table package.
+            from segstats.table import table_format_for
+
             table_format_for(self.per_image)
 
 

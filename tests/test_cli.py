@@ -166,3 +166,33 @@ def test_version_and_help_do_not_import_heavy_modules():
     assert result.stdout.strip().splitlines()[-1] == "[]"
     version = run_cli("--version")
     assert version.returncode == 0 and version.stdout.startswith("segstats ")
+
+
+def test_a_quiet_scan_imports_only_what_it_runs(tmp_path):
+    """A plain ``scan -q`` imports no other command, no table code and not rich (start-up time)."""
+    code = (
+        "import sys; from segstats.cli import main\n"
+        f"sys.argv=['segstats','scan','sample_masks','-q','-o',{str(tmp_path / 's.json')!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "unused=('segstats.cli.weights','segstats.cli.audit','segstats.cli.merge','segstats.cli.sample',"
+        "'segstats.table','rich')\n"
+        "print([m for m in unused if m in sys.modules])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["num_images"] == 40
+
+
+@pytest.mark.parametrize("text", ["plain", "a [b] c", "segstats[plot]", "end\\", "end\\\\", "[/x]", ""])
+def test_markup_free_is_richs_escape(text):
+    from rich.markup import escape
+
+    from segstats.cli._console import markup_free
+
+    assert markup_free(text) == escape(text)

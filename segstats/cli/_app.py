@@ -2,26 +2,31 @@
 
 Adding a command: write ``segstats/cli/<name>.py`` with one function (its
 docstring is the --help text, with an ``Example: segstats <name> ...`` line), and
-add ``(name, module.function)`` to :data:`COMMANDS`. :func:`register` wraps it in
-the error mapper and expands its option groups, so the function only does its
-work; it takes ``messages: Messages`` (which gives it ``--quiet`` and ``--debug``).
+add ``(name, "segstats.cli.<name>:function")`` to :data:`COMMANDS`.
+:func:`build_command` wraps it in the error mapper and expands its option groups,
+so the function only does its work; it takes ``messages: Messages`` (which gives it
+``--quiet`` and ``--debug``).
+
+Commands are built on first use (:class:`LazyCommands`): ``segstats scan`` imports
+and builds scan only, not the other commands' modules and options; ``--help`` and
+shell completion build them all.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from segstats._version import __version__
-from segstats.cli import audit, merge, sample, scan, weights
 from segstats.cli._common import DEBUG_ENV, expand_option_groups
 from segstats.cli._console import Messages
 from segstats.errors import SegstatsError
@@ -32,13 +37,14 @@ EXIT_SIGTERM = 143
 # Exit code of an internal error (a bug), as for an uncaught exception.
 EXIT_INTERNAL = 1
 
-# The commands, in the order of `segstats --help`: (name, function).
-COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
-    ("weights", weights.weights_command),
-    ("scan", scan.scan_command),
-    ("merge", merge.merge_command),
-    ("audit", audit.audit_command),
-    ("sample", sample.sample_command),
+# The commands, in the order of `segstats --help`: (name, "module:function").
+# Named, not imported: a run imports the module of the command it runs only.
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("weights", "segstats.cli.weights:weights_command"),
+    ("scan", "segstats.cli.scan:scan_command"),
+    ("merge", "segstats.cli.merge:merge_command"),
+    ("audit", "segstats.cli.audit:audit_command"),
+    ("sample", "segstats.cli.sample:sample_command"),
 )
 
 
@@ -66,10 +72,48 @@ class Command(TyperCommand):
 
 
 class Group(TyperGroup):
-    """The segstats group: Typer's, with flags shown without a value type."""
+    """The segstats group: Typer's, with flags shown without a value type and the
+    commands of :data:`COMMANDS` built on first use."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        # The app registers no command with Typer (that would build every command, options
+        # and all, on every run); the group builds the one it is asked for.
+        self.commands = LazyCommands(COMMANDS)
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _blank_flag_metavars(super().get_params(ctx))
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the names only: building them is for who asks for one
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """The group's commands by name, in :data:`COMMANDS` order; a command is built (its
+    module imported, its options made) when first looked up."""
+
+    def __init__(self, table: tuple[tuple[str, str], ...]) -> None:
+        self._targets = dict(table)
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            self._built[name] = build_command(name, self._targets[name])  # KeyError: no such command
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:  # click's add_command: built already
+        self._targets.setdefault(name, "")  # no target: never built here
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._targets[name]
+        self._built.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._targets)
+
+    def __len__(self) -> int:
+        return len(self._targets)
 
 
 def debug_enabled() -> bool:
@@ -146,13 +190,23 @@ def _main(
     """
 
 
-def register(name: str, func: Callable[..., None]) -> None:
-    """Add ``func`` to the app as ``segstats <name>``: option groups expanded, errors mapped."""
-    app.command(name, cls=Command)(report_errors(expand_option_groups(func)))
+@functools.cache
+def command_function(target: str) -> Callable[..., Any]:
+    """The function ``"module:function"`` names, option groups expanded and errors mapped
+    (once per process: every run of the app in a test reuses it)."""
+    module, _, name = target.partition(":")
+    return report_errors(expand_option_groups(getattr(importlib.import_module(module), name)))
 
 
-for _name, _func in COMMANDS:
-    register(_name, _func)
+def build_command(name: str, target: str) -> Any:
+    """The Typer command ``segstats <name>`` running ``target`` (``"module:function"``).
+
+    Built as Typer builds a group's command: a one-command app without completion
+    options gives the same command (Typer's public ``get_command``).
+    """
+    single = typer.Typer(add_completion=False)
+    single.command(name, cls=Command)(command_function(target))
+    return typer.main.get_command(single)
 
 
 def main() -> None:

@@ -26,10 +26,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from segstats.choices import DECODER_HELP, Backend, Decoder, choices_of
-from segstats.cli._console import Messages, plural, progress_bar
+from segstats.cli._console import Messages, markup_free, plural, progress_bar
 
 if TYPE_CHECKING:
     from segstats.reduce import FileCounts
@@ -40,12 +39,7 @@ DEBUG_ENV = "SEGSTATS_DEBUG"
 
 
 # ----------------------------------------------------------------- help texts
-def markup_free(text: str) -> str:
-    """Help text shown as written: Typer renders help as rich markup, where
-    ``segstats[plot]`` would lose its ``[plot]``."""
-    return escape(text)
-
-
+# Help text is shown as written through markup_free: Typer renders help as rich markup.
 def choice_help(choice_type: object, lead: str = "", notes: Mapping[str, str] | None = None) -> str:
     """``"lead: a | b (note) | c."`` from a Literal of names (and notes on some of them).
 
@@ -319,11 +313,13 @@ class TableArgs(OptionGroup):
     def check(self) -> None:
         """Refuse --incremental without a table, an unknown suffix, a missing pyarrow (before reading)."""
         from segstats.errors import UsageError
-        from segstats.table import table_format_for
 
         if self.incremental and self.per_image is None:
             raise UsageError("--incremental needs --per-image FILE (the table whose rows it reuses)")
         if self.per_image is not None:
+            # Imported here: a scan without --per-image never loads the table package.
+            from segstats.table import table_format_for
+
             table_format_for(self.per_image)
 
 

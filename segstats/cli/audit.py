@@ -15,13 +15,12 @@ from segstats.cli._common import (
     PathsArg,
     ReadArgs,
     choice_option,
-    markup_free,
     refuse_no_paths,
     require_module,
     require_read_extras,
     scan_labels,
 )
-from segstats.cli._console import Messages
+from segstats.cli._console import Messages, markup_free
 
 if TYPE_CHECKING:
     from segstats.audit import AuditReport, ClassRow

@@ -23,7 +23,6 @@ from segstats.cli._common import (
     warn_label_notes,
 )
 from segstats.cli._console import Messages
-from segstats.notes import absent_classes_note
 
 if TYPE_CHECKING:
     from segstats.stats import DatasetStats
@@ -91,6 +90,8 @@ def weights_command(
 
     Example: segstats weights ./labels --num-classes 19 --ignore-index 255 -o weights.pt
     """
+    # Imported when the command runs: --help and the other commands load none of this.
+    from segstats.notes import absent_classes_note
     from segstats.weights import compute_weights, method_options, weight_warnings
     from segstats.writers import STDOUT, weights_json_list, write_output
 

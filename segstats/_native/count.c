@@ -1,6 +1,6 @@
 /* Unfilter + count: the rows of a PNG (PNG specification, section 9) into a histogram.
  *
- * Two paths give the same counts:
+ * Three paths give the same counts:
  *
  * - the difference kernel, for non-interlaced 8-bit grey/palette and 16-bit grey
  *   (the kinds label masks are saved as): a C port of ``_unfilter_count`` in
@@ -10,6 +10,10 @@
  *   (height - y) to bin v and takes it from bin u. Masks are piecewise
  *   constant, so most 8-byte words of a row equal the word above and cost one
  *   compare. Sub words are undone eight bytes at a time (a lane-wise prefix sum);
+ *
+ * - the Sub path (sub_rows8), for 8-bit images whose every row is Sub-filtered (ADE20K's
+ *   masks): each row counted as runs that end at its non-zero bytes, without the row above
+ *   (on ADE20K-like masks about half the time of the difference kernel);
  *
  * - the plain path (plain.c), for everything else (1/2/4-bit, grey+alpha,
  *   interlaced) and for tests of the kernel: unfilter each row into its own
@@ -385,6 +389,52 @@ SEG_INLINE void kernel(int64_t *hist, uint64_t *touched, uint8_t *row, const uin
     }
 }
 
+/* ----------------------------------------------------- rows that are all Sub */
+/* An 8-bit image whose every row is Sub-filtered (as every row of ADE20K's masks is) is
+ * counted row by row, without the row above: in a Sub row a sample differs from the one on
+ * its left exactly where the filtered byte is not zero, so the row is runs of one value,
+ * each ending at a non-zero byte. A zero word (eight samples repeating the one on their
+ * left) costs one load and one test; each non-zero byte adds its run to the histogram. */
+static void sub_rows8(int64_t *hist, const uint8_t *raw, uint64_t height, size_t row_bytes)
+{
+    const size_t full = row_bytes / 8;
+    uint64_t y;
+    for (y = 0; y < height; y++) {
+        const uint8_t *src = raw + y * (row_bytes + 1) + 1; /* past the filter byte */
+        unsigned value = 0;                                  /* the sample left of the first is 0 */
+        size_t start = 0, k, i;
+        for (k = 0; k < full; k++) {
+            uint64_t word = load64(src + 8 * k);
+            while (word) {
+                const int shift = ctz64(word) & ~7;
+                i = 8 * k + (size_t)(shift >> 3);
+                hist[value] += (int64_t)(i - start);
+                value = (value + (unsigned)(word >> shift)) & 255;
+                start = i;
+                word &= ~((uint64_t)255 << shift);
+            }
+        }
+        for (i = 8 * full; i < row_bytes; i++) {
+            if (src[i]) {
+                hist[value] += (int64_t)(i - start);
+                value = (value + src[i]) & 255;
+                start = i;
+            }
+        }
+        hist[value] += (int64_t)(row_bytes - start);
+    }
+}
+
+/* 1 if the filter byte of every row is ``kind`` */
+static int every_row_filtered(const uint8_t *raw, uint64_t height, size_t row_bytes, int kind)
+{
+    uint64_t y;
+    for (y = 0; y < height; y++)
+        if (raw[y * (row_bytes + 1)] != kind)
+            return 0;
+    return 1;
+}
+
 static void kernel8(int64_t *hist, uint8_t *row, const uint8_t *raw, uint64_t height, size_t row_bytes)
 {
     kernel(hist, NULL, row, raw, height, row_bytes, 1);
@@ -411,7 +461,9 @@ int seg_count(seg_context *ctx, const seg_image *img, const uint8_t *raw, int us
             return -1;
     }
     memset(ctx->rows, 0, need);
-    if (img->bit_depth == 8)
+    if (img->bit_depth == 8 && every_row_filtered(raw, img->height, row_bytes, 1))
+        sub_rows8(ctx->hist, raw, img->height, row_bytes);
+    else if (img->bit_depth == 8)
         kernel8(ctx->hist, ctx->rows + 8, raw, img->height, row_bytes);
     else
         kernel16(ctx->hist, ctx->touched, ctx->rows + 8, raw, img->height, row_bytes);

@@ -172,3 +172,24 @@ def test_every_command_reports_errors_in_one_line(tmp_path):
         assert result.exit_code == 2, (name, result.output)
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
         assert "/nonexistent-dir-for-segstats" in result.stderr
+
+
+def test_the_command_list_of_help_needs_no_command_built(monkeypatch):
+    """`segstats --help` lists each command from its docstring without building its options,
+    and shows exactly what the built commands show."""
+    from segstats.cli import _app
+
+    summaries = _app.LazyCommands(_app.COMMANDS)
+    for name, target in _app.COMMANDS:
+        module, _, function = target.partition(":")
+        summary = summaries.summary(name)
+        assert summary.name == name and summary.params == []
+        assert summary.help == inspect.getdoc(getattr(__import__(module, fromlist=[function]), function))
+    assert summaries.summary("nope") is None
+    listed = runner.invoke(app, ["--help"], env=WIDE)
+    # The same help with every command built in full (what Typer draws without the summaries).
+    monkeypatch.setattr(_app.LazyCommands, "summary", _app.LazyCommands.__getitem__)
+    built = runner.invoke(app, ["--help"], env=WIDE)
+    assert listed.exit_code == built.exit_code == 0
+    assert listed.output == built.output
+    assert all(f"│ {name} " in listed.output for name, _ in _app.COMMANDS)

@@ -31,8 +31,9 @@ def merge_command(
     output: MergedOpt = ...,  # type: ignore[assignment]
     messages: Messages,
 ) -> None:
-    """Add statistics documents (e.g. shards scanned on different machines), or merge
-    per-image tables into one (sorted, refusing a file in two tables).
+    """Add statistics documents (e.g. shards), or merge per-image tables into one.
+
+    Shards' documents add up to the whole scan's; tables merge in sorted order, refusing a file in two.
 
     Example: segstats merge shard-*.json -o stats.json
     """

@@ -139,8 +139,9 @@ def sample_command(
     strict: SkipStrictOpt = False,
     messages: Messages,
 ) -> None:
-    """Compute one sampling weight per image and print them as one JSON array on stdout,
-    in sorted path order (for WeightedRandomSampler or as repeat factors).
+    """Compute one sampling weight per image: one JSON array on stdout, in sorted path order.
+
+    For torch's WeightedRandomSampler, or as repeat factors.
 
     Example: segstats sample ./labels --num-classes 19 --ignore-index 255 -o weights.json
 

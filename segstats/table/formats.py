@@ -6,7 +6,6 @@ import contextlib
 import csv
 import importlib
 import importlib.util
-import io
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -92,18 +91,35 @@ def table_format_for(path: str | os.PathLike[str]) -> TableFormat:
 
 # --------------------------------------------------------------------------- jsonl
 def row_to_json(row: ImageRow) -> str:
-    """One jsonl line (without the newline): the contract's fields, then the known extras."""
-    record: dict[str, Any] = {
-        "path": row.shown_path,
-        "width": int(row.width),
-        "height": int(row.height),
-        "ignored_pixels": int(row.ignored_pixels),
-        "counts": {str(c): n for c, n in zip(row.class_ids.tolist(), row.class_pixels.tolist(), strict=True)},
-    }
-    for name, value in zip(EXTRA_FIELDS, row.extras(), strict=True):
-        if value is not None:
-            record[name] = value
-    return json.dumps(record, ensure_ascii=False)
+    """One jsonl line (without the newline): the contract's fields, then the known extras.
+
+    Byte for byte ``json.dumps(record, ensure_ascii=False)`` of the record (default
+    separators, the same string encoder), formatted directly: no dict, no encoder object.
+    """
+    counts = ", ".join(
+        f'"{c}": {n}' for c, n in zip(row.class_ids.tolist(), row.class_pixels.tolist(), strict=True)
+    )
+    line = (
+        f'{{"path": {_json_string(row.shown_path)}, "width": {int(row.width)}, '
+        f'"height": {int(row.height)}, "ignored_pixels": {int(row.ignored_pixels)}, "counts": {{{counts}}}'
+    )
+    size, mtime_ns, etag, label_options = row.extras()
+    if size is not None:
+        line += f', "size": {int(size)}'
+    if mtime_ns is not None:
+        line += f', "mtime_ns": {int(mtime_ns)}'
+    if etag is not None:
+        line += f', "etag": {_json_string(etag)}'
+    if label_options is not None:
+        line += f', "label_options": {_json_string(label_options)}'
+    return line + "}"
+
+
+# The string encoder of json.dumps(..., ensure_ascii=False) (its C version where built).
+_json_string = json.encoder.encode_basestring
+# Encoded rows are handed to the file in pieces of at least this many bytes: few write
+# calls (each can give up the GIL to the scan's threads, and wait to get it back).
+WRITE_BATCH_BYTES = 1 << 20
 
 
 def _int_field(record: dict[str, Any], name: str, *, optional: bool = False) -> int | None:
@@ -159,20 +175,44 @@ def row_from_json(line: str) -> ImageRow:
     )
 
 
+class BatchedText:
+    """Text written UTF-8 encoded (no newline translation) in batches of ``WRITE_BATCH_BYTES``."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle: IO[bytes] | None = handle
+        self._parts: list[bytes] = []
+        self._bytes = 0
+
+    def write(self, text: str) -> None:
+        data = text.encode("utf-8")
+        self._parts.append(data)
+        self._bytes += len(data)
+        if self._bytes >= WRITE_BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts and self._handle is not None:
+            self._handle.write(b"".join(self._parts))
+        self._parts.clear()
+        self._bytes = 0
+
+    def discard(self) -> None:
+        self._parts.clear()
+        self._handle = None  # nothing more touches the file
+
+
 class _JsonlSink:
     def __init__(self, handle: IO[bytes], num_classes: int | None) -> None:
-        self._text = io.TextIOWrapper(handle, encoding="utf-8", newline="\n", write_through=False)
+        self._text = BatchedText(handle)
 
     def write(self, row: ImageRow) -> None:
         self._text.write(row_to_json(row) + "\n")
 
     def finish(self) -> None:
         self._text.flush()
-        self._text.detach()
 
     def discard(self) -> None:
-        with contextlib.suppress(ValueError, OSError):
-            self._text.detach()  # so that collecting the wrapper never touches the file
+        self._text.discard()
 
 
 def read_jsonl_lines(lines: Iterable[str], source: str) -> Iterator[ImageRow]:
@@ -207,7 +247,7 @@ class _CsvSink:
         if num_classes is None:
             raise ValueError("a csv table needs num_classes for its header")
         self._k = num_classes
-        self._text = io.TextIOWrapper(handle, encoding="utf-8", newline="", write_through=False)
+        self._text = BatchedText(handle)
         self._csv = csv.writer(self._text, lineterminator="\n")
         # csv quotes a field holding "\n" (the line terminator) but not a lone "\r", which its
         # reader takes for a line break: a row with a text cell holding one (the path, an ETag)
@@ -228,11 +268,9 @@ class _CsvSink:
 
     def finish(self) -> None:
         self._text.flush()
-        self._text.detach()
 
     def discard(self) -> None:
-        with contextlib.suppress(ValueError, OSError):
-            self._text.detach()  # so that collecting the wrapper never touches the file
+        self._text.discard()
 
 
 def class_columns(header: list[str], source: str) -> int:

@@ -180,8 +180,7 @@ def count_chunk(
     totals = Totals()
     if spec.num_classes is not None:
         totals.ensure(spec.num_classes)
-    # Per-image rows are classified one by one below, so they need no matrix.
-    dense = None if keep_rows else np.zeros((len(paths), DENSE_BINS), dtype=np.int64)
+    dense = np.zeros((len(paths), DENSE_BINS), dtype=np.int64)
     results = decode_chunk(items if items is not None else paths, paths, options, dense)
     per_file: list[ImageCounts | None] = [None] * len(paths)
     dense_rows: list[int] = []
@@ -190,7 +189,7 @@ def count_chunk(
             dense_rows.append(index)
         elif isinstance(result, BadInputError):
             totals.problems.append(FileProblem(path, result.cause))
-        elif dense is not None and _is_dense(result):  # an 8-bit histogram from Pillow: into its row
+        elif _is_dense(result):  # an 8-bit histogram from Pillow: into its row
             dense[index, result.values] = result.counts
             dense_rows.append(index)
         else:
@@ -200,9 +199,13 @@ def count_chunk(
                 continue
             totals.add_image(image, f"{result.width}x{result.height}", result.mode)
             per_file[index] = image
-    if dense is not None and dense_rows:
+    if dense_rows:
         shapes = [_shape(results[i]) for i in dense_rows]
-        _add_dense_rows(totals, dense[dense_rows], shapes, [paths[i] for i in dense_rows], spec)
+        chosen = [paths[i] for i in dense_rows]
+        images = _add_dense_rows(totals, dense[dense_rows], shapes, chosen, spec, keep_rows)
+        if keep_rows:
+            for index, cut in zip(dense_rows, images, strict=True):
+                per_file[index] = cut
     rows = None
     if keep_rows:
         rows = [
@@ -219,11 +222,18 @@ def _shape(result: Any) -> tuple[int, int, str]:
 
 
 def _add_dense_rows(
-    totals: Totals, dense: IntArray, shapes: list[tuple[int, int, str]], paths: list[str], spec: LabelSpec
-) -> None:
+    totals: Totals,
+    dense: IntArray,
+    shapes: list[tuple[int, int, str]],
+    paths: list[str],
+    spec: LabelSpec,
+    keep_rows: bool = False,
+) -> list[ImageCounts | None]:
     """Classify 8-bit rows at once (``dense[i, v]``: pixels of value ``v`` in file ``paths[i]``).
 
     Files holding unknown values become problems, described as a lone file would be.
+    With ``keep_rows``, returns each file's counts (what :func:`classify` gives it; None
+    for a problem); otherwise nothing (an empty list).
     """
     counts = classify_dense(dense, spec)
     keep = counts.unknown_pixels == 0
@@ -231,6 +241,33 @@ def _add_dense_rows(
         image = classify(histogram_from_dense(dense[row], *shapes[row]), spec)
         totals.problems.append(FileProblem(paths[row], describe_unknown(image, spec)))
     totals.add_dense(counts, keep, shapes)
+    return dense_images(counts, keep) if keep_rows else []
+
+
+def dense_images(counts: DenseCounts, keep: npt.NDArray[np.bool_]) -> list[ImageCounts | None]:
+    """Each image's :class:`ImageCounts` from ``counts`` (None where ``keep`` is False).
+
+    The classes with pixels, in increasing order, as :func:`classify` gives them; cut from
+    two flat arrays (a few numpy calls for the chunk, not per image).
+    """
+    present = counts.class_pixels > 0
+    rows, columns = np.nonzero(present)
+    ids = counts.class_ids[columns]
+    pixels = counts.class_pixels[rows, columns]
+    ends = np.cumsum(present.sum(axis=1)).tolist()
+    totals, ignored = counts.total_pixels.tolist(), counts.ignored_pixels.tolist()
+    no_values = np.zeros(0, dtype=np.int64)
+    images: list[ImageCounts | None] = []
+    start = 0
+    for index, (end, kept) in enumerate(zip(ends, keep.tolist(), strict=True)):
+        if kept:
+            images.append(
+                ImageCounts(ids[start:end], pixels[start:end], totals[index], ignored[index], no_values, 0)
+            )
+        else:
+            images.append(None)
+        start = end
+    return images
 
 
 def effective_jobs(jobs: int | None) -> int:

@@ -6,6 +6,7 @@ import contextlib
 import csv
 import importlib
 import importlib.util
+import itertools
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -144,8 +145,19 @@ def _extras(record: dict[str, Any]) -> dict[str, Any]:
     return extras
 
 
+def _check_count(key: Any, value: Any) -> None:
+    if not (isinstance(key, str) and key.isdecimal() and key.isascii()):
+        raise ValueError(f"counts key {key!r} is not a class id")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"counts[{key!r}] must be a non-negative integer, got {value!r}")
+
+
 def row_from_json(line: str) -> ImageRow:
-    """Parse one jsonl line. Raises ValueError saying what is wrong."""
+    """Parse one jsonl line. Raises ValueError saying what is wrong.
+
+    The common case (plain ints and strings, counts in increasing class order) is checked
+    with exact type tests; anything else goes through the general checks and their messages.
+    """
     record = json.loads(line)
     if not isinstance(record, dict):
         raise ValueError("not a JSON object")
@@ -155,23 +167,43 @@ def row_from_json(line: str) -> ImageRow:
     counts = record.get("counts")
     if not isinstance(counts, dict):
         raise ValueError(f"'counts' must be an object, got {counts!r}")
-    pairs = []
+    ids: list[int] = []
+    pixels: list[int] = []
     for key, value in counts.items():
-        if not (isinstance(key, str) and key.isdecimal() and key.isascii()):
-            raise ValueError(f"counts key {key!r} is not a class id")
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"counts[{key!r}] must be a non-negative integer, got {value!r}")
+        if type(value) is not int or value < 0 or not (key.isdecimal() and key.isascii()):
+            _check_count(key, value)
         if value:  # a zero entry (a hand-made table) means the class is absent
-            pairs.append((int(key), value))
-    pairs.sort()
+            ids.append(int(key))
+            pixels.append(value)
+    if any(a >= b for a, b in itertools.pairwise(ids)):
+        pairs = sorted(zip(ids, pixels, strict=True))
+        ids, pixels = [c for c, _ in pairs], [n for _, n in pairs]
+    width, height, ignored = record.get("width"), record.get("height"), record.get("ignored_pixels")
+    if type(width) is not int:
+        width = _int_field(record, "width")
+    if type(height) is not int:
+        height = _int_field(record, "height")
+    if type(ignored) is not int:
+        ignored = _int_field(record, "ignored_pixels")
+    size, mtime_ns = record.get("size"), record.get("mtime_ns")
+    etag, label_options = record.get("etag"), record.get("label_options")
+    if size is not None and type(size) is not int:
+        size = _int_field(record, "size", optional=True)
+    if mtime_ns is not None and type(mtime_ns) is not int:
+        mtime_ns = _int_field(record, "mtime_ns", optional=True)
+    if not (etag is None or type(etag) is str) or not (label_options is None or type(label_options) is str):
+        _extras(record)  # raises, naming the field
     return ImageRow(
-        path=path,
-        width=_int_field(record, "width"),  # type: ignore[arg-type]
-        height=_int_field(record, "height"),  # type: ignore[arg-type]
-        ignored_pixels=_int_field(record, "ignored_pixels"),  # type: ignore[arg-type]
-        class_ids=np.array([c for c, _ in pairs], dtype=np.int64),
-        class_pixels=np.array([n for _, n in pairs], dtype=np.int64),
-        **_extras(record),
+        path,
+        width,  # type: ignore[arg-type]
+        height,  # type: ignore[arg-type]
+        ignored,  # type: ignore[arg-type]
+        np.array(ids, dtype=np.int64),
+        np.array(pixels, dtype=np.int64),
+        size,
+        mtime_ns,
+        etag,
+        label_options,
     )
 
 

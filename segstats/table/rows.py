@@ -65,10 +65,13 @@ class ImageRow:
             raise ValueError(f"class_ids must be non-negative and strictly increasing, got {id_list}")
         if pixel_list and min(pixel_list) <= 0:
             raise ValueError(f"class_pixels must be positive, got {pixel_list}")
-        for name in ("width", "height", "ignored_pixels"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        width, height, ignored = self.width, self.height, self.ignored_pixels
+        plain = type(width) is int and type(height) is int and type(ignored) is int
+        if not (plain and width >= 0 and height >= 0 and ignored >= 0):
+            for name in ("width", "height", "ignored_pixels"):
+                value = getattr(self, name)
+                if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+                    raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         labelled = sum(pixel_list)
         if labelled + int(self.ignored_pixels) > int(self.width) * int(self.height):
             raise ValueError(

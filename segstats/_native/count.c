@@ -452,6 +452,10 @@ int seg_count(seg_context *ctx, const seg_image *img, const uint8_t *raw, int us
     if (use_plain || !seg_fast_kind(img))
         return seg_plain_count(ctx, img, raw);
     row_bytes = (size_t)seg_row_bytes(img, img->width);
+    if (img->bit_depth == 8 && every_row_filtered(raw, img->height, row_bytes, 1)) {
+        sub_rows8(ctx->hist, raw, img->height, row_bytes); /* needs no row buffer */
+        return 0;
+    }
     need = 8 + (row_bytes + 7) / 8 * 8;
     if (ctx->rows_cap < need) {
         free(ctx->rows);
@@ -461,9 +465,7 @@ int seg_count(seg_context *ctx, const seg_image *img, const uint8_t *raw, int us
             return -1;
     }
     memset(ctx->rows, 0, need);
-    if (img->bit_depth == 8 && every_row_filtered(raw, img->height, row_bytes, 1))
-        sub_rows8(ctx->hist, raw, img->height, row_bytes);
-    else if (img->bit_depth == 8)
+    if (img->bit_depth == 8)
         kernel8(ctx->hist, ctx->rows + 8, raw, img->height, row_bytes);
     else
         kernel16(ctx->hist, ctx->touched, ctx->rows + 8, raw, img->height, row_bytes);

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -11,8 +10,7 @@ import numpy.typing as npt
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass(frozen=True)
-class ValueHistogram:
+class ValueHistogram(NamedTuple):
     """Raw pixel values of one image and how often each occurs.
 
     ``values`` are sorted and unique; ``counts[i]`` pixels hold ``values[i]``;

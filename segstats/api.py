@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import numpy as np
 
@@ -28,8 +27,7 @@ from segstats.stats import DatasetStats, file_list_digest, ordered_counts
 PathsArg = Sequence[str | os.PathLike[str]] | str | os.PathLike[str]
 
 
-@dataclass(frozen=True)
-class FilePlan:
+class FilePlan(NamedTuple):
     """The label files a scan reads, and how they were chosen (for messages).
 
     Attributes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Iterable, Sequence
 
@@ -59,6 +58,8 @@ def discover(paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str]) -
         elif os.path.exists(path) or os.path.islink(path):
             found.add(path)
         elif GLOB_CHARS & set(path):
+            import glob  # here: only patterns need it, not every scan's start-up
+
             matches = glob.glob(path, recursive=True)
             for match in matches:
                 if os.path.isdir(match):

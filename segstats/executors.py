@@ -16,7 +16,6 @@ through joblib, ...), never by copying the loop.
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
@@ -47,6 +46,9 @@ class ThreadExecutor:
         self.workers = max(1, workers)
 
     def run(self, task: Task, arguments: Sequence[tuple[Any, ...]]) -> Iterator[tuple[int, Any]]:
+        # imported here: it loads logging (~5 ms), which a serial scan never needs
+        import concurrent.futures
+
         pool = concurrent.futures.ThreadPoolExecutor(self.workers, thread_name_prefix="segstats")
         try:
             futures = {pool.submit(task, *args): index for index, args in enumerate(arguments)}

@@ -7,7 +7,7 @@ cost does not depend on the image size.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -23,8 +23,7 @@ MAX_INFERRED_CLASSES = 1 << 16
 MAX_VALUES_SHOWN = 8
 
 
-@dataclass(frozen=True)
-class LabelSpec:
+class LabelSpec(NamedTuple):
     """How raw pixel values become classes.
 
     Attributes:
@@ -43,8 +42,7 @@ class LabelSpec:
         return self.num_classes if self.num_classes is not None else MAX_INFERRED_CLASSES
 
 
-@dataclass(frozen=True)
-class ImageCounts:
+class ImageCounts(NamedTuple):
     """Per-class counts of one image.
 
     ``class_ids`` are unique and sorted; ``class_pixels`` is aligned with them
@@ -113,8 +111,7 @@ def classify(histogram: ValueHistogram, spec: LabelSpec) -> ImageCounts:
     )
 
 
-@dataclass(frozen=True)
-class DenseCounts:
+class DenseCounts(NamedTuple):
     """Per-class counts of several images at once, from their dense value histograms.
 
     Row ``i`` is image ``i``. ``class_ids`` are the classes the histogram's

@@ -21,7 +21,6 @@ the problem; nothing here prints.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -179,6 +178,8 @@ def _is_csv(path: str, text: str) -> bool:
 
 def _csv_classes(path: str, text: str) -> list[tuple[str, int]]:
     """``name,r,g,b`` rows -> ``[(name, packed colour)]`` in class order (a header row skipped)."""
+    import csv  # here: only class_dict.csv files need it, not every scan's start-up
+
     rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
     classes: list[tuple[str, int]] = []
     for number, row in enumerate(rows, start=1):

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from segstats.stats import DatasetStats
@@ -34,8 +33,7 @@ WARNING = "warning"
 NOTE = "info"
 
 
-@dataclass(frozen=True)
-class LabelNote:
+class LabelNote(NamedTuple):
     """One line about the label values: ``code`` names the kind (as in ``audit --json``)."""
 
     code: str

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -61,8 +60,7 @@ def mode_name(bit_depth: int, color_type: int) -> str:
     return _MODE_NAMES.get((bit_depth, color_type), f"{bit_depth}-bit {color_type}")
 
 
-@dataclass(frozen=True)
-class PngInfo:
+class PngInfo(NamedTuple):
     """What a checked PNG's IHDR says."""
 
     width: int
@@ -85,16 +83,14 @@ class PngInfo:
         return f"{self.bit_depth}-bit {COLOUR_TYPE_NAMES.get(self.color_type, '?')} PNG{interlaced}"
 
 
-@dataclass(frozen=True)
-class Counted:
+class Counted(NamedTuple):
     """The walker read the file and counted its stored sample values."""
 
     info: PngInfo
     histogram: ValueHistogram
 
 
-@dataclass(frozen=True)
-class NotCounted:
+class NotCounted(NamedTuple):
     """A file the compiled reader checked but does not count: a colour PNG, or not a PNG.
 
     ``info`` is None when the data is not a PNG (a TIFF, or not an image).

@@ -21,7 +21,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -45,16 +45,14 @@ DENSE_BINS = 256
 ProgressCallback = Callable[[int], None]
 
 
-@dataclass
-class FileProblem:
+class FileProblem(NamedTuple):
     """A file that could not be counted, and why (one line)."""
 
     path: str
     error: str
 
 
-@dataclass(frozen=True)
-class FileCounts:
+class FileCounts(NamedTuple):
     """One image's counts, for the per-image table."""
 
     path: str
@@ -143,8 +141,7 @@ class Totals:
                 self.modes[mode] += 1
 
 
-@dataclass
-class ChunkResult:
+class ChunkResult(NamedTuple):
     """What one task returns: the chunk's sums and, if asked, its per-image counts in order."""
 
     files: int

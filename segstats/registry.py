@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from segstats.errors import UsageError
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     target: str  # "package.module:attribute"
     hint: str  # how to install what the target needs ("" when always installed)
 

@@ -190,6 +190,28 @@ def test_a_quiet_scan_imports_only_what_it_runs(tmp_path):
     assert json.loads((tmp_path / "s.json").read_text())["num_images"] == 40
 
 
+def test_main_leaves_the_exit_cycle_collection_to_the_os_and_still_runs_exit_handlers(tmp_path):
+    """main() freezes what is alive when the command ends (no cycle collection over it at exit);
+    atexit handlers and buffered output still run, and the document is complete."""
+    out = tmp_path / "s.json"
+    code = (
+        "import atexit, gc, sys; from segstats.cli import main\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 1000, end=''))\n"
+        f"sys.argv=['segstats','scan','sample_masks','-o',{str(out)!r}]\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("frozen True")
+    assert json.loads(out.read_text())["num_images"] == 40
+
+
 @pytest.mark.parametrize("text", ["plain", "a [b] c", "segstats[plot]", "end\\", "end\\\\", "[/x]", ""])
 def test_markup_free_is_richs_escape(text):
     from rich.markup import escape

@@ -15,6 +15,7 @@ shell completion build them all.
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import inspect
 import os
@@ -239,7 +240,7 @@ def build_command(name: str, target: str) -> Any:
 
 
 def main() -> None:
-    """Console entry point (``segstats`` and ``python -m segstats``)."""
+    """Console entry point (``segstats`` and ``python -m segstats``); the process ends after it."""
     signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         app(prog_name="segstats")  # also under python -m: help and shell completion say segstats
@@ -249,3 +250,10 @@ def main() -> None:
     except Terminated:
         sys.stderr.write("error: terminated\n")
         sys.exit(EXIT_SIGTERM)
+    finally:
+        # At exit Python frees what is left, and whatever sits in a reference cycle (every
+        # class, module and function of numpy, typer and segstats) only the cycle collector
+        # frees: ~30 ms, a tenth of a short run. Frozen objects are left to the OS instead
+        # (gc.freeze, as fork servers use it); refcounting, atexit handlers, flushes, thread
+        # joins and file closes still run as before.
+        gc.freeze()

@@ -154,15 +154,24 @@ def test_usage_errors_are_one_line_exit_2(args, message):
     assert "Traceback" not in result.stderr
 
 
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """``python -c code`` in a fresh interpreter, in the checkout (the sample masks are there)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=ROOT),
+    )
+
+
 def test_version_and_help_do_not_import_heavy_modules():
     code = (
         "import sys; from segstats.cli import main; sys.argv=['segstats','--help'];\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "bad=[m for m in ('torch','joblib','numba','matplotlib') if m in sys.modules]; print(bad)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT)
-    )
+    result = run_python(code)
     assert result.stdout.strip().splitlines()[-1] == "[]"
     version = run_cli("--version")
     assert version.returncode == 0 and version.stdout.startswith("segstats ")
@@ -179,13 +188,7 @@ def test_a_quiet_scan_imports_only_what_it_runs(tmp_path):
         "'segstats.table','rich','concurrent.futures','csv','glob')\n"
         "print([m for m in unused if m in sys.modules])"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=ROOT),
-    )
+    result = run_python(code)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
     assert json.loads((tmp_path / "s.json").read_text())["num_images"] == 40
 
@@ -200,13 +203,7 @@ def test_main_leaves_the_exit_cycle_collection_to_the_os_and_still_runs_exit_han
         f"sys.argv=['segstats','scan','sample_masks','-o',{str(out)!r}]\n"
         "main()\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=ROOT),
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.endswith("frozen True")
     assert json.loads(out.read_text())["num_images"] == 40

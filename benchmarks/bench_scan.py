@@ -153,6 +153,9 @@ NAIVE_TARGET, SCALING_TARGET, RSS_TARGET_MB = 30.0, 1.7, 100.0
 # The -j1 / -jN run scans the cityscapes kind's folder (Cityscapes' train split, 2,975 files);
 # the peak-RSS run scans RSS_FILES small ones.
 SCALING_KIND, RSS_FILES, QUICK_RSS_FILES = "cityscapes", make_masks.MANY_FILES, 2_000
+# -j1 vs -jN rounds: a pair takes ~4 s, and the ratio of two 1-3 s runs moves by +-5% on a
+# shared machine: more rounds than the long kinds get.
+SCALING_ROUNDS = 9
 # Files handed to a Pool worker at once by the baselines (amortises the pickling).
 CHUNKSIZE = 16
 
@@ -532,7 +535,7 @@ def main() -> None:
         type=int,
         help="timed rounds of every kind and of -j1 vs -jN (default: "
         + ", ".join(f"{name} {kind.rounds}" for name, kind in KINDS.items())
-        + ", -j1 vs -jN 5; --quick 2)",
+        + f", -j1 vs -jN {SCALING_ROUNDS}; --quick 2)",
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: few files, 2 rounds")
     parser.add_argument(
@@ -571,7 +574,7 @@ def main() -> None:
     baselines = parse_baselines(args.baselines, args.kinds)
 
     def rounds(kind: str | None) -> int:  # None: -j1 vs -jN
-        return args.repeat or (2 if args.quick else KINDS[kind].rounds if kind else 5)
+        return args.repeat or (2 if args.quick else KINDS[kind].rounds if kind else SCALING_ROUNDS)
 
     data = args.data or (os.path.join(make_masks.DATA_DIR, "quick") if args.quick else make_masks.DATA_DIR)
     began, load = time.perf_counter(), os.getloadavg()[0] if hasattr(os, "getloadavg") else None

@@ -104,6 +104,32 @@ def test_kernel_matches_plain_on_larger_masks(depth: int, strategy: str) -> None
         assert all(result == results[0] for result in results)
 
 
+@pytest.mark.parametrize("density", ["sparse", "dense", "runs"])
+def test_rows_that_are_all_sub_across_block_and_segment_edges(density: str) -> None:
+    """8-bit images whose every row is Sub-filtered take their own path (non-zero offsets listed
+    per 64-byte block, rows cut in 2,048-byte segments): widths on each side of those edges, and
+    rows with few, many (over four a block) and every byte non-zero, against np.unique."""
+    rng = np.random.default_rng([ord(density[0]), 7])
+    for width in (1, 7, 8, 63, 64, 65, 127, 128, 129, 680, 2047, 2048, 2049, 4096, 4161):
+        height = 3 if width > 2000 else 6
+        if density == "dense":  # every sample differs from its left neighbour: each byte non-zero
+            grey = np.cumsum(rng.integers(1, 256, (height, width)), axis=1) % 256
+        elif density == "sparse":  # a few changes a row, some of them at the block edges
+            grey = np.zeros((height, width), dtype=np.int64)
+            for row in grey:
+                for edge in {*rng.integers(0, width, 3).tolist(), 63, 64, 2047, 2048}:
+                    if edge < width:
+                        row[edge:] = rng.integers(0, 256)
+        else:  # runs of 1-9 samples: 5-60 changes a block
+            grey = np.repeat(rng.integers(0, 256, (height, width)), rng.integers(1, 10, width), axis=1)[
+                :, :width
+            ]
+        data = make_png(grey, 8, 0, 0, fixed_filter(1)(rng))
+        results = all_ways(data)
+        assert counted(results[0]) == reference(grey), width
+        assert all(result == results[0] for result in results), width
+
+
 def test_palette_16bit_values_and_constant_image() -> None:
     """Index 0 only, 65535 only, and all 65536 16-bit values (every histogram block)."""
     for grey, depth, color in [

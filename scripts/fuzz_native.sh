@@ -29,7 +29,8 @@ trap 'rm -rf "$BUILD"' EXIT
 mkdir -p "$BUILD/src"
 cp -r "$ROOT/segstats" "$BUILD/src/segstats"
 find "$BUILD/src/segstats" \( -name '_native*.so' -o -name '__pycache__' \) -prune -exec rm -rf {} +
-# SANITIZE_EXTRA: more flags, e.g. -fno-sanitize=nonnull-attribute to fuzz on past a known report.
+# SANITIZE_EXTRA: more flags, e.g. -fno-sanitize=nonnull-attribute to fuzz on past a known report,
+# or -DSEG_NO_SIMD for the portable word code that builds without SSE2 (ARM wheels).
 SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g ${SANITIZE_EXTRA:-}"
 if [ -f "$ROOT/setup.py" ]; then
     cp "$ROOT/setup.py" "$ROOT/pyproject.toml" "$BUILD/src/"

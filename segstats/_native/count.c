@@ -415,8 +415,8 @@ SEG_INLINE unsigned popcount64(uint64_t x)
     return (unsigned)((x * REPEAT8) >> 56);
 }
 
-#if defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2)
-#include <emmintrin.h>
+#if !defined(SEG_NO_SIMD) && (defined(__SSE2__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 2))
+#include <emmintrin.h> /* SSE2: every x86-64 CPU (-DSEG_NO_SIMD builds the portable word version, for tests) */
 /* bit j set where byte p[j] (j < 64) is not zero */
 SEG_INLINE uint64_t nonzero_mask64(const uint8_t *p)
 {

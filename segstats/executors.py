@@ -83,7 +83,10 @@ class DaskExecutor:
             parallel = Parallel(n_jobs=-1, batch_size=1, return_as="generator_unordered")
             generator = parallel(delayed(_indexed)(task, i, *args) for i, args in enumerate(arguments))
             try:
-                yield from generator
+                # a loop, not ``yield from``: closing this generator would close joblib's from
+                # inside the ``yield from``, before the filter below is in place
+                for result in generator:  # noqa: UP028 (see above)
+                    yield result
             finally:
                 with warnings.catch_warnings():  # stopping at a bad file cancels the other tasks
                     warnings.filterwarnings("ignore", message=".*tasks which were still being processed")

@@ -299,3 +299,27 @@ def test_cli_backend_refusals_exit_2(masks, tmp_path):
         )
         assert result.exit_code == 2, (extra, result.output)
         assert not out.exists()
+
+
+def _slow_unless_first(index: int) -> int:
+    import time
+
+    if index:
+        time.sleep(0.5)  # still running when the caller stops at task 0's result
+    return index
+
+
+def test_stopping_early_cancels_the_other_tasks_without_a_warning(scheduler):
+    """The reduce loop stops at a bad file's chunk; joblib then cancels the tasks still running and
+    warns about it, which a user of --backend dask would see as a stray UserWarning."""
+    import warnings
+
+    distributed = pytest.importorskip("distributed")
+    from segstats.executors import DaskExecutor
+
+    with distributed.Client(scheduler) as client, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = DaskExecutor(client=client).run(_slow_unless_first, [(i,) for i in range(WORKERS + 2)])
+        assert next(iter(results))[0] == 0
+        results.close()  # as the reduce loop's generator is closed when it stops
+    assert [str(w.message) for w in caught if "still being processed" in str(w.message)] == []

@@ -8,10 +8,13 @@ brute-force count, including value maps, inferred K and bad files.
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from labelmasks import brute_force, random_mask, write_mask
 from PIL import Image
 
@@ -19,7 +22,7 @@ from segstats._types import histogram_from_dense
 from segstats.decode import ReadOptions
 from segstats.histogram import LabelSpec, classify_dense
 from segstats.labels import colour_table
-from segstats.reduce import Totals
+from segstats.reduce import MAX_CHUNK_FILES, MIN_CHUNK_FILES, Totals, chunk_paths
 from segstats.reduce import count_chunk as count_chunk_result
 
 
@@ -207,3 +210,21 @@ def test_per_image_rows_in_sorted_order_equal_a_brute_force_count(tmp_path, jobs
     assert sum(int(r.counts.class_pixels.sum()) for r in rows) == int(stats.pixel_counts.sum())
     assert sum(r.counts.ignored_pixels for r in rows) == stats.ignored_pixels
     assert len(rows) == stats.num_images == 150
+
+
+@given(st.integers(0, 5000), st.integers(1, 16))
+def test_chunks_cover_the_files_in_order_and_shrink_toward_the_end(files, workers):
+    """Guided chunks: contiguous, in order, at most MAX_CHUNK_FILES, never larger than the one
+    before (but the last, which takes a remainder under MIN_CHUNK_FILES), and a small last chunk,
+    so that no worker is left with a big one when the others are done."""
+    paths = [f"{i:05d}.png" for i in range(files)]
+    chunks = chunk_paths(paths, workers)
+    assert [p for chunk in chunks for p in chunk] == paths
+    sizes = [len(chunk) for chunk in chunks]
+    assert all(0 < size <= MAX_CHUNK_FILES for size in sizes)
+    assert all(later <= earlier for earlier, later in itertools.pairwise(sizes[:-1]))
+    if files >= MIN_CHUNK_FILES:
+        assert all(size >= MIN_CHUNK_FILES for size in sizes)
+        assert sizes[-1] < 2 * MIN_CHUNK_FILES  # equal chunks (the old split) fail here
+    if files >= 4 * MIN_CHUNK_FILES * workers:
+        assert len(chunks) > workers  # every worker gets work, and more than one chunk in all

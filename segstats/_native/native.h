@@ -1,9 +1,10 @@
 /* segstats._native: shared declarations of the label-PNG reader.
  *
- * The reader is split in four files:
+ * The reader is split in these files:
  *   png.c      chunk walk, IHDR checks, the per-item driver (decode_item)
  *   inflate.c  libdeflate loaded at run time (dlopen / LoadLibrary), zlib otherwise
  *   count.c    sizes, filter-byte check, the difference kernel (unfilter + histogram)
+ *   subrows.c  8-bit images whose every row is Sub-filtered, counted as runs (words.h: word helpers)
  *   plain.c    the plain unfilter + count path, and the histogram -> (values, counts)
  *   module.c   the CPython binding (count_chunk, inflate_backend, set_inflate)
  * Everything except module.c is plain C99 without Python, so it runs with the
@@ -122,6 +123,9 @@ int seg_count(seg_context *ctx, const seg_image *img, const uint8_t *raw, int pl
 void seg_pass_size(const seg_image *img, int p, uint64_t *pw, uint64_t *ph);
 /* Whether the difference kernel handles this kind (else the plain path runs). */
 int seg_fast_kind(const seg_image *img);
+/* subrows.c: count an 8-bit image whose every row is Sub-filtered into ``hist`` (256 bins);
+ * ``raw`` holds height rows of 1 + row_bytes bytes. */
+void seg_sub_rows8(int64_t *hist, const uint8_t *raw, uint64_t height, size_t row_bytes);
 /* plain.c: the plain path (same contract as seg_count). */
 int seg_plain_count(seg_context *ctx, const seg_image *img, const uint8_t *raw);
 /* Move the non-zero bins of ctx->hist to res (values/counts, malloc'd) and zero them; ``wide``:

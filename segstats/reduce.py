@@ -288,7 +288,8 @@ def chunk_paths(paths: Sequence[str], workers: int) -> list[Sequence[str]]:
     """Split ``paths`` into contiguous chunks for ``workers``, in order, smaller toward the end.
 
     Equal chunks leave one worker idle at the end for up to a whole chunk (measured on
-    2,975 Cityscapes-size masks in 16 chunks: the two threads ended 7-109 ms apart). With
+    2,975 Cityscapes-size masks in 16 chunks: the two threads ended 7-109 ms apart when
+    outside load slowed one of them, 2-16 ms apart on a quiet machine). With
     guided sizes (OpenMP's ``schedule(guided)``) the last chunks are a few files each, so
     the workers end within about one small chunk of each other, while the first chunks
     stay large (few tasks, few decoder calls).
@@ -297,10 +298,10 @@ def chunk_paths(paths: Sequence[str], workers: int) -> list[Sequence[str]]:
     chunks: list[Sequence[str]] = []
     start = 0
     while start < len(paths):
-        size = math.ceil((len(paths) - start) / divisor)
-        size = max(MIN_CHUNK_FILES, min(MAX_CHUNK_FILES, size))
-        if len(paths) - start - size < MIN_CHUNK_FILES:
-            size = len(paths) - start  # no last chunk of a file or two
+        left = len(paths) - start
+        size = max(MIN_CHUNK_FILES, min(MAX_CHUNK_FILES, math.ceil(left / divisor)))
+        if left - size < MIN_CHUNK_FILES:
+            size = left  # no last chunk of a file or two
         chunks.append(paths[start : start + size])
         start += size
     return chunks
